@@ -1,0 +1,23 @@
+"""The one place that reads ``scope["extensions"]``.
+
+Servers advertise optional protocol features (server push, early hints, trailers,
+pathsend, WebSocket denial responses) as keys of ``scope["extensions"]``. Some servers
+omit the key entirely (uvicorn's HTTP/1.1), some share the dict across requests
+(granian): we only ever read it.
+"""
+
+from __future__ import annotations
+
+from microasgi._types import Scope
+
+PUSH = "http.response.push"
+EARLY_HINT = "http.response.early_hint"
+TRAILERS = "http.response.trailers"
+PATHSEND = "http.response.pathsend"
+WEBSOCKET_HTTP_RESPONSE = "websocket.http.response"
+
+
+def supports(scope: Scope, name: str) -> bool:
+    """Tell whether the server advertised the extension ``name`` for this scope."""
+    extensions = scope.get("extensions")
+    return bool(extensions) and name in extensions
