@@ -1,0 +1,1 @@
+"""Pure ASGI middleware shipped with microasgi: ``cors.CORSMiddleware``, ``gzip.GZipMiddleware``."""

@@ -1,0 +1,341 @@
+"""GZipMiddleware: when bodies are compressed, how streams stay streams, what passes untouched."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+
+from microasgi._types import Receive, Scope, Send
+from microasgi.middleware.gzip import GZipMiddleware, accepts_gzip
+
+from ._asgi import (
+    assert_passes_through,
+    body_of,
+    call,
+    header,
+    headers_of,
+    http_scope,
+    responder,
+    start_of,
+)
+
+pytestmark = pytest.mark.anyio
+
+GZIP = (("Accept-Encoding", "gzip, deflate, br"),)
+TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
+
+
+def streamer(
+    chunks: Iterable[bytes],
+    headers: Iterable[tuple[bytes, bytes]] = TEXT,
+    log: list[str] | None = None,
+) -> Any:
+    """An app streaming ``chunks`` (more_body=True until the last, then an empty end)."""
+    chunks = list(chunks)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": list(headers)})
+        for i, chunk in enumerate(chunks):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            if log is not None:
+                log.append(f"app sent {i}")
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    return app
+
+
+# --- Accept-Encoding ---
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        (None, False),
+        (b"", False),
+        (b"gzip", True),
+        (b"GZip", True),
+        (b"deflate, gzip;q=0.5", True),
+        (b"br;q=1.0, gzip ; q=0.001", True),
+        (b"gzip;q=0", False),
+        (b"gzip; q=0.000", False),
+        (b"gzip;q=0, *", False),
+        (b"*", True),
+        (b"*;q=0", False),
+        (b"identity", False),
+        (b"x-gzip", True),
+        (b"gzipped", False),
+        (b"br, deflate", False),
+        (b"gzip;q=nonsense", False),
+        (b"gzip;q=2", False),
+        (b"a" * 400 + b", gzip", True),
+    ],
+)
+def test_accept_encoding_is_parsed_with_q_values(value: bytes | None, accepted: bool) -> None:
+    assert accepts_gzip(value) is accepted
+
+
+async def test_several_accept_encoding_headers_combine() -> None:
+    mw = GZipMiddleware(responder(b"x" * 600), minimum_size=500)
+    headers = [("Accept-Encoding", "br"), ("Accept-Encoding", "gzip")]
+    sent = await call(mw, http_scope(headers=headers))
+    assert header(sent, "content-encoding") == "gzip"
+
+
+# --- single-message bodies ---
+
+
+async def test_body_of_minimum_size_is_compressed() -> None:
+    body = b"microasgi " * 50
+    mw = GZipMiddleware(responder(body, headers=TEXT), minimum_size=len(body))
+    sent = await call(mw, http_scope(headers=GZIP))
+    assert header(sent, "content-encoding") == "gzip"
+    assert header(sent, "vary") == "Accept-Encoding"
+    compressed = body_of(sent)
+    assert header(sent, "content-length") == str(len(compressed))
+    assert len(compressed) < len(body)
+    assert gzip.decompress(compressed) == body
+    assert [m.get("more_body", False) for m in sent[1:]] == [False]
+
+
+async def test_body_one_byte_under_minimum_size_is_sent_as_is() -> None:
+    body = b"microasgi " * 50
+    app = responder(body, headers=[*TEXT, (b"content-length", b"500")])
+    sent = await call(GZipMiddleware(app, minimum_size=len(body) + 1), http_scope(headers=GZIP))
+    assert headers_of(sent) == [
+        ("content-type", "text/plain; charset=utf-8"),
+        ("content-length", "500"),
+    ]
+    assert body_of(sent) == body
+
+
+@pytest.mark.parametrize("accept", [None, "gzip;q=0", "br"])
+async def test_client_not_accepting_gzip_gets_identity_with_vary(accept: str | None) -> None:
+    body = b"a" * 1000
+    mw = GZipMiddleware(responder(body))
+    sent = await call(mw, http_scope(headers=[("Accept-Encoding", accept)] if accept else []))
+    assert header(sent, "content-encoding") is None
+    assert body_of(sent) == body
+    # Another client's copy would be compressed: a cache must keep them apart.
+    assert header(sent, "vary") == "Accept-Encoding"
+
+
+async def test_vary_is_merged_into_the_apps() -> None:
+    app = responder(b"a" * 1000, headers=[(b"vary", b"Origin")])
+    sent = await call(GZipMiddleware(app), http_scope(headers=GZIP))
+    assert [v for k, v in headers_of(sent) if k == "vary"] == ["Origin, Accept-Encoding"]
+
+
+async def test_compresslevel_is_used() -> None:
+    body = os.urandom(300) * 10
+    fast = await call(GZipMiddleware(responder(body), compresslevel=1), http_scope(headers=GZIP))
+    stored = await call(GZipMiddleware(responder(body), compresslevel=0), http_scope(headers=GZIP))
+    assert gzip.decompress(body_of(fast)) == gzip.decompress(body_of(stored)) == body
+    assert len(body_of(stored)) > len(body) > len(body_of(fast))
+
+
+async def test_large_body_is_compressed_off_the_event_loop_correctly() -> None:
+    body = b"".join(b"line %d\n" % i for i in range(200_000))
+    sent = await call(GZipMiddleware(responder(body)), http_scope(headers=GZIP))
+    assert gzip.decompress(body_of(sent)) == body
+
+
+async def test_strong_etag_becomes_weak_when_compressed() -> None:
+    for etag, expected in [(b'"abc"', 'W/"abc"'), (b'W/"abc"', 'W/"abc"')]:
+        app = responder(b"a" * 1000, headers=[(b"etag", etag)])
+        sent = await call(GZipMiddleware(app), http_scope(headers=GZIP))
+        assert header(sent, "etag") == expected
+    identity = await call(GZipMiddleware(app), http_scope())
+    assert header(identity, "etag") == 'W/"abc"'
+
+
+async def test_the_apps_messages_are_not_mutated() -> None:
+    raw = [(b"content-type", b"text/plain"), (b"content-length", b"1000")]
+    mw = GZipMiddleware(responder(b"a" * 1000, headers=raw))
+    for _ in range(3):
+        sent = await call(mw, http_scope(headers=GZIP))
+        assert header(sent, "vary") == "Accept-Encoding"
+    assert raw == [(b"content-type", b"text/plain"), (b"content-length", b"1000")]
+
+
+# --- streaming bodies ---
+
+
+async def test_stream_is_buffered_only_until_minimum_size_then_streamed() -> None:
+    log: list[str] = []
+    chunks = [b"%03d" % i * 33 for i in range(20)]  # 99 bytes each
+    mw = GZipMiddleware(streamer(chunks, log=log), minimum_size=500)
+    sent = await call(mw, http_scope(headers=GZIP), log=log)
+
+    # 6 chunks (594 bytes) reach 500: nothing goes out before, then one piece per chunk.
+    body = "http.response.body"
+    expected = [f"app sent {i}" for i in range(5)] + ["http.response.start", body, "app sent 5"]
+    for i in range(6, 20):
+        expected += [body, f"app sent {i}"]
+    assert log == [*expected, body]
+    assert header(sent, "content-encoding") == "gzip"
+    assert header(sent, "content-length") is None
+    assert header(sent, "vary") == "Accept-Encoding"
+
+    # Each piece decompresses on arrival: the client sees the stream as it is produced.
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    seen = b""
+    for message in sent[1:-1]:
+        seen += inflate.decompress(message["body"])
+        assert message["more_body"] is True
+    assert seen == b"".join(chunks)
+    assert sent[-1]["more_body"] is False
+    assert inflate.decompress(sent[-1]["body"]) + inflate.flush() == b""
+    assert inflate.eof
+
+
+async def test_stream_drops_the_apps_content_length() -> None:
+    app = streamer([b"a" * 400] * 3, headers=[(b"content-length", b"1200")])
+    sent = await call(GZipMiddleware(app, minimum_size=500), http_scope(headers=GZIP))
+    assert header(sent, "content-length") is None
+    assert gzip.decompress(body_of(sent)) == b"a" * 1200
+
+
+async def test_short_stream_ending_under_minimum_size_is_sent_as_is() -> None:
+    app = streamer([b"abc"] * 5, headers=[(b"content-length", b"15")])
+    sent = await call(GZipMiddleware(app, minimum_size=16), http_scope(headers=GZIP))
+    assert header(sent, "content-encoding") is None
+    assert header(sent, "vary") is None
+    assert header(sent, "content-length") == "15"
+    assert body_of(sent) == b"abc" * 5
+    assert sent[-1]["more_body"] is False
+
+
+async def test_stream_ending_at_minimum_size_is_compressed_with_a_length() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": TEXT})
+        for more_body in (True, True, True, False):
+            await send({"type": "http.response.body", "body": b"abcd", "more_body": more_body})
+
+    sent = await call(GZipMiddleware(app, minimum_size=16), http_scope(headers=GZIP))
+    assert header(sent, "content-encoding") == "gzip"
+    assert gzip.decompress(body_of(sent)) == b"abcd" * 4
+    assert header(sent, "content-length") == str(len(body_of(sent)))
+
+
+async def test_stream_to_client_without_gzip_is_not_held_back() -> None:
+    log: list[str] = []
+    sent = await call(GZipMiddleware(streamer([b"x"] * 3, log=log)), http_scope(), log=log)
+    assert log[:3] == ["http.response.start", "http.response.body", "app sent 0"]
+    assert body_of(sent) == b"xxx"
+    assert header(sent, "vary") == "Accept-Encoding"
+
+
+# --- left untouched ---
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b"content-encoding", b"br")],
+        [(b"content-type", b"text/event-stream")],
+        [(b"content-type", b"Text/Event-Stream; charset=utf-8")],
+        [(b"content-range", b"bytes 0-999/5000")],
+    ],
+)
+async def test_responses_not_to_compress_pass_as_is(headers: list[tuple[bytes, bytes]]) -> None:
+    body = b"data: x\n\n" * 100
+    sent = await call(GZipMiddleware(responder(body, headers=headers)), http_scope(headers=GZIP))
+    assert headers_of(sent) == [(k.decode(), v.decode()) for k, v in headers]
+    assert body_of(sent) == body
+
+
+async def test_event_stream_is_not_held_back() -> None:
+    log: list[str] = []
+    app = streamer([b"data: 1\n\n"] * 2, headers=[(b"content-type", b"text/event-stream")], log=log)
+    sent = await call(GZipMiddleware(app, minimum_size=0), http_scope(headers=GZIP), log=log)
+    assert log[:3] == ["http.response.start", "http.response.body", "app sent 0"]
+    assert body_of(sent) == b"data: 1\n\n" * 2
+
+
+@pytest.mark.parametrize(("status", "vary"), [(204, None), (206, None), (304, "Accept-Encoding")])
+async def test_bodiless_and_partial_statuses_are_not_compressed(
+    status: int, vary: str | None
+) -> None:
+    body = b"" if status != 206 else b"a" * 1000
+    app = responder(body, status=status, headers=[(b"etag", b'"v1"')])
+    sent = await call(GZipMiddleware(app, minimum_size=0), http_scope(headers=GZIP))
+    assert start_of(sent)["status"] == status
+    assert header(sent, "content-encoding") is None
+    assert header(sent, "etag") == '"v1"'
+    # A 304 carries the Vary its 200 would have had.
+    assert header(sent, "vary") == vary
+    assert body_of(sent) == body
+
+
+async def test_head_is_passed_through() -> None:
+    app = responder(b"", headers=[(b"content-length", b"1000")])
+    sent = await call(GZipMiddleware(app), http_scope("HEAD", headers=GZIP))
+    assert headers_of(sent) == [("content-length", "1000")]
+
+
+async def test_pathsend_is_sent_unchanged() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"text/plain"), (b"content-length", b"9000")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.pathsend", "path": "/srv/big.txt"})
+
+    sent = await call(GZipMiddleware(app), http_scope(headers=GZIP))
+    assert sent == [
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain"), (b"content-length", b"9000")],
+        },
+        {"type": "http.response.pathsend", "path": "/srv/big.txt"},
+    ]
+
+
+async def test_trailers_follow_a_compressed_body() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [], "trailers": True})
+        await send({"type": "http.response.body", "body": b"z" * 1000})
+        await send({"type": "http.response.trailers", "headers": [(b"x-sum", b"1")]})
+
+    sent = await call(GZipMiddleware(app), http_scope(headers=GZIP))
+    assert [m["type"] for m in sent][-1] == "http.response.trailers"
+    assert start_of(sent)["trailers"] is True
+    assert header(sent, "content-encoding") == "gzip"
+    # The server frames a body with trailers itself.
+    assert header(sent, "content-length") is None
+    assert gzip.decompress(body_of(sent)) == b"z" * 1000
+
+
+async def test_early_hints_and_pushes_go_out_before_the_held_start() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.early_hint", "links": [b"</a.css>; rel=preload"]})
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.push", "path": "/a.css", "headers": []})
+        await send({"type": "http.response.body", "body": b"q" * 1000})
+
+    sent = await call(GZipMiddleware(app), http_scope(headers=GZIP))
+    assert [m["type"] for m in sent] == [
+        "http.response.early_hint",
+        "http.response.push",
+        "http.response.start",
+        "http.response.body",
+    ]
+    assert gzip.decompress(body_of(sent)) == b"q" * 1000
+
+
+async def test_non_http_scopes_pass_through() -> None:
+    ws = {"type": "websocket", "headers": [(b"accept-encoding", b"gzip")]}
+    await assert_passes_through(GZipMiddleware, {"type": "lifespan"}, ws)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"minimum_size": -1}, {"minimum_size": "500"}, {"compresslevel": 10}, {"compresslevel": 1.5}],
+)
+def test_bad_configuration_fails_at_construction(options: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=next(iter(options))):
+        GZipMiddleware(responder(), **options)
