@@ -20,4 +20,4 @@ WEBSOCKET_HTTP_RESPONSE = "websocket.http.response"
 def supports(scope: Scope, name: str) -> bool:
     """Tell whether the server advertised the extension ``name`` for this scope."""
     extensions = scope.get("extensions")
-    return bool(extensions) and name in extensions
+    return extensions is not None and name in extensions

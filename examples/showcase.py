@@ -1,0 +1,68 @@
+"""The showcase: one app touching every part of microasgi.
+
+Run it with ``python -m microasgi examples.showcase:app`` and open http://127.0.0.1:8000.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+
+from microasgi import App, HTMLResponse, HTTPException, Request, Router, StreamingResponse
+
+api = Router()
+
+
+@api.get("/items/{item_id:int}", name="item")
+async def item(request: Request, item_id: int) -> dict[str, Any]:
+    """A JSON API route with a typed path parameter and the query string."""
+    if item_id > 1000:
+        raise HTTPException(404, "no such item")
+    return {
+        "id": item_id,
+        "q": request.query.get("q"),
+        "url": str(request.url_for("item", item_id=item_id)),
+    }
+
+
+@api.post("/echo")
+async def echo(request: Request) -> Any:
+    """Echo a JSON body back (invalid JSON: 400)."""
+    return await request.json()
+
+
+app = App()
+app.include_router(api, prefix="/api")
+
+
+@app.lifespan
+async def lifespan(app: App) -> AsyncIterator[dict[str, Any]]:
+    """Open app-wide resources at startup; their handles become request state."""
+    yield {"started_at": anyio.current_time(), "visits": []}
+
+
+@app.get("/")
+async def index(request: Request) -> HTMLResponse:
+    """The home page."""
+    request.state.visits.append(request.url.path)
+    return HTMLResponse(
+        "<!doctype html><title>microasgi showcase</title>"
+        "<h1>microasgi showcase</h1><ul>"
+        '<li><a href="/api/items/7?q=demo">JSON API</a></li>'
+        '<li><a href="/stream">a streaming response</a></li>'
+        "</ul>"
+    )
+
+
+@app.get("/stream")
+async def stream(request: Request) -> StreamingResponse:
+    """A response sent in chunks, stopped if the client leaves."""
+
+    async def count() -> AsyncIterator[str]:
+        for n in range(10):
+            yield f"chunk {n}\n"
+            await anyio.sleep(0.05)
+
+    return StreamingResponse(count(), media_type="text/plain")

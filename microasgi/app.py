@@ -1,0 +1,206 @@
+"""``App``: the ASGI callable. It composes a Router, the error layer, user middleware
+and the lifespan, and holds the settings (limits, debug). It does not grow: behaviour
+lives in the modules it composes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from microasgi._errors import ErrorLayer, ExceptionHandler, HandlerKey
+from microasgi._types import ASGIApp, Receive, Scope, Send
+from microasgi.datastructures import DEFAULT_LIMITS, Limits, State
+from microasgi.lifespan import Hook, Lifespan, LifespanFunc
+from microasgi.requests import APP_KEY, ROOT_APP_KEY, SERVER_ROOT_PATH_KEY
+from microasgi.routing import Converter, Dispatcher, Handler, Router
+
+F = TypeVar("F", bound=Callable[..., Any])
+H = TypeVar("H", bound=Hook)
+L = TypeVar("L", bound=LifespanFunc)
+E = TypeVar("E", bound=ExceptionHandler)
+
+
+class App:
+    """An ASGI 3 application: ``await app(scope, receive, send)``."""
+
+    def __init__(
+        self,
+        debug: bool = False,
+        *,
+        lifespan: LifespanFunc | None = None,
+        redirect_slashes: bool = True,
+        max_body_size: int = DEFAULT_LIMITS.max_body_size,
+        max_form_fields: int = DEFAULT_LIMITS.max_form_fields,
+        max_form_files: int = DEFAULT_LIMITS.max_form_files,
+        max_part_size: int = DEFAULT_LIMITS.max_part_size,
+        max_file_size: int = DEFAULT_LIMITS.max_file_size,
+        max_part_header_size: int = DEFAULT_LIMITS.max_part_header_size,
+        spool_threshold: int = DEFAULT_LIMITS.spool_threshold,
+    ) -> None:
+        self.debug = debug
+        self.router = Router(redirect_slashes=redirect_slashes)
+        self.state = State()
+        self.limits = Limits(
+            max_body_size=max_body_size,
+            max_form_fields=max_form_fields,
+            max_form_files=max_form_files,
+            max_part_size=max_part_size,
+            max_file_size=max_file_size,
+            max_part_header_size=max_part_header_size,
+            spool_threshold=spool_threshold,
+        )
+        self._lifespan = Lifespan(self, lambda: [m.app for m in self.router.mounts])
+        self._lifespan.func = lifespan
+        self.exception_handlers: dict[HandlerKey, ExceptionHandler] = {}
+        self._middleware: list[tuple[Callable[..., ASGIApp], dict[str, Any]]] = []
+        self._stack: ASGIApp | None = None
+
+    # ASGI
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection (http, websocket or lifespan)."""
+        if ROOT_APP_KEY not in scope:
+            scope = self._outermost(scope)
+        scope[APP_KEY] = self
+        stack = self._stack or self._build_stack()
+        await stack(scope, receive, send)
+
+    def _outermost(self, scope: Scope) -> Scope:
+        """Give everything below a spec-style scope: ``path`` includes ``root_path``."""
+        root_path: str = scope.get("root_path", "")
+        path: str | None = scope.get("path")
+        if (
+            root_path
+            and path is not None
+            and not (path == root_path or path.startswith(root_path + "/"))
+        ):
+            # Some servers (hypercorn, daphne, granian) leave path relative to root_path.
+            scope = dict(scope)
+            scope["path"] = root_path + path
+            raw_path = scope.get("raw_path")
+            if raw_path is not None:
+                scope["raw_path"] = quote(root_path).encode("ascii") + raw_path
+        scope[ROOT_APP_KEY] = self
+        scope[SERVER_ROOT_PATH_KEY] = root_path
+        return scope
+
+    def _build_stack(self) -> ASGIApp:
+        self.router.prepare()
+        handlers = self.exception_handlers
+        app: ASGIApp = ErrorLayer(Dispatcher(self.router, self._lifespan), handlers, self.debug)
+        for cls, options in self._middleware:
+            app = cls(app, **options)
+        if self._middleware:
+            # Errors raised in middleware itself still end as a 500, not a dropped connection.
+            app = ErrorLayer(app, None, self.debug)
+        self._stack = app
+        return app
+
+    # settings and state
+
+    @property
+    def lifespan_state(self) -> dict[str, Any]:
+        """The state the lifespan yielded (for servers that do not keep ASGI state)."""
+        return self._lifespan.state
+
+    # middleware and errors
+
+    def add_middleware(self, cls: Callable[..., ASGIApp], **options: Any) -> None:
+        """Wrap the app in pure ASGI middleware ``cls(app, **options)`` (last added: outermost)."""
+        if self._stack is not None:
+            raise RuntimeError("cannot add middleware after the application has started")
+        self._middleware.append((cls, options))
+
+    def add_exception_handler(self, key: HandlerKey, handler: ExceptionHandler) -> None:
+        """Answer exceptions of class ``key`` (or HTTPExceptions of status ``key``)."""
+        self.exception_handlers[key] = handler
+
+    def exception_handler(self, key: HandlerKey) -> Callable[[E], E]:
+        """Decorate ``async def handler(request, exc) -> Response`` for a status or class."""
+
+        def decorator(handler: E) -> E:
+            self.add_exception_handler(key, handler)
+            return handler
+
+        return decorator
+
+    # lifespan
+
+    def on_startup(self, hook: H) -> H:
+        """Run ``hook()`` at startup (after the lifespan generator's code before yield)."""
+        self._lifespan.startup_hooks.append(hook)
+        return hook
+
+    def on_shutdown(self, hook: H) -> H:
+        """Run ``hook()`` at shutdown (before the lifespan generator's code after yield)."""
+        self._lifespan.shutdown_hooks.append(hook)
+        return hook
+
+    def lifespan(self, func: L) -> L:
+        """Decorate ``async def lifespan(app)``: code before ``yield {state}``, then after."""
+        self._lifespan.func = func
+        return func
+
+    # routing: everything delegates to the Router
+
+    def route(
+        self, path: str, methods: Iterable[str] | None = None, name: str | None = None
+    ) -> Callable[[F], F]:
+        """Decorate a handler for ``path`` and ``methods`` (default GET, HEAD implied)."""
+        return self.router.route(path, methods, name)
+
+    def get(self, path: str, name: str | None = None) -> Callable[[F], F]:
+        """Decorate a GET (and HEAD) handler."""
+        return self.router.get(path, name)
+
+    def post(self, path: str, name: str | None = None) -> Callable[[F], F]:
+        """Decorate a POST handler."""
+        return self.router.post(path, name)
+
+    def put(self, path: str, name: str | None = None) -> Callable[[F], F]:
+        """Decorate a PUT handler."""
+        return self.router.put(path, name)
+
+    def patch(self, path: str, name: str | None = None) -> Callable[[F], F]:
+        """Decorate a PATCH handler."""
+        return self.router.patch(path, name)
+
+    def delete(self, path: str, name: str | None = None) -> Callable[[F], F]:
+        """Decorate a DELETE handler."""
+        return self.router.delete(path, name)
+
+    def websocket(self, path: str, name: str | None = None) -> Callable[[F], F]:
+        """Decorate a WebSocket handler for ``path``."""
+        return self.router.websocket(path, name)
+
+    def add_route(
+        self,
+        path: str,
+        endpoint: Handler,
+        methods: Iterable[str] | None = None,
+        name: str | None = None,
+    ) -> None:
+        """Register an HTTP handler for ``path``."""
+        self.router.add_route(path, endpoint, methods, name)
+
+    def add_websocket_route(self, path: str, endpoint: Handler, name: str | None = None) -> None:
+        """Register a WebSocket handler for ``path``."""
+        self.router.add_websocket_route(path, endpoint, name)
+
+    def mount(self, path: str, app: ASGIApp, name: str | None = None) -> None:
+        """Serve the ASGI app ``app`` under the prefix ``path`` (lifespan included)."""
+        self.router.mount(path, app, name)
+
+    def include_router(self, router: Router, prefix: str = "") -> None:
+        """Add ``router``'s routes under ``prefix`` (names are not namespaced)."""
+        self.router.include_router(router, prefix)
+
+    def register_converter(self, name: str, converter: Converter) -> None:
+        """Make ``{param:name}`` available to every route of this App."""
+        self.router.register_converter(name, converter)
+
+    def url_path_for(self, name: str, /, **params: Any) -> str:
+        """The path of the route ``name`` (``"mount:route"`` for a mounted App's)."""
+        return self.router.url_path_for(name, **params)

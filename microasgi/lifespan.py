@@ -1,0 +1,148 @@
+"""The lifespan protocol: startup and shutdown hooks, the lifespan generator, and the
+mounted apps, which start after the parent's own startup and stop before its shutdown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from microasgi._types import ASGIApp, Message, Receive, Scope, Send
+
+logger = logging.getLogger("microasgi")
+
+Hook = Callable[[], Awaitable[None]]
+# A function of the app returning an async generator (or async context manager)
+# that yields the lifespan state.
+LifespanFunc = Callable[[Any], Any]
+
+
+class LifespanFailure(Exception):
+    """A mounted app reported that its startup or shutdown failed."""
+
+
+class _Child:
+    """Drives one mounted app's lifespan from inside the parent's."""
+
+    def __init__(self, app: ASGIApp, scope: Scope) -> None:
+        self.app = app
+        # A shallow copy: the state dict stays shared, so what the child yields reaches
+        # the requests too.
+        self.scope = dict(scope)
+        self.supported = True
+        self._to_child: MemoryObjectSendStream[Message]
+        self._child_in: MemoryObjectReceiveStream[Message]
+        self._to_child, self._child_in = anyio.create_memory_object_stream[Message](1)
+        self._child_out: MemoryObjectSendStream[Message]
+        self._from_child: MemoryObjectReceiveStream[Message]
+        self._child_out, self._from_child = anyio.create_memory_object_stream[Message](1)
+
+    async def run(self) -> None:
+        async with self._child_out:
+            try:
+                await self.app(self.scope, self._child_in.receive, self._child_out.send)
+            except Exception:
+                # An app that raises on a lifespan scope does not support it: the spec
+                # says to carry on without it.
+                logger.debug("mounted app %r does not support lifespan", self.app)
+
+    async def _exchange(self, event: str) -> None:
+        if not self.supported:
+            return
+        await self._to_child.send({"type": f"lifespan.{event}"})
+        try:
+            reply = await self._from_child.receive()
+        except anyio.EndOfStream:
+            self.supported = False
+            return
+        if reply["type"] == f"lifespan.{event}.failed":
+            raise LifespanFailure(reply.get("message", "") or f"mounted app {event} failed")
+        if reply["type"] != f"lifespan.{event}.complete":
+            raise LifespanFailure(f"mounted app sent {reply['type']!r} during {event}")
+
+    async def startup(self) -> None:
+        await self._exchange("startup")
+
+    async def shutdown(self) -> None:
+        await self._exchange("shutdown")
+        self._to_child.close()
+
+
+class Lifespan:
+    """Startup and shutdown for one App (or Router): hooks, generator, mounted apps."""
+
+    def __init__(self, owner: Any, mounts: Callable[[], list[ASGIApp]]) -> None:
+        self.owner = owner
+        self.mounts = mounts
+        self.startup_hooks: list[Hook] = []
+        self.shutdown_hooks: list[Hook] = []
+        self.func: LifespanFunc | None = None
+        self.state: dict[str, Any] = {}
+
+    @contextlib.asynccontextmanager
+    async def _own(self) -> AsyncIterator[dict[str, Any]]:
+        """The user's generator (or context manager) around the hooks."""
+        if self.func is None:
+            yield {}
+            return
+        made = self.func(self.owner)
+        if isinstance(made, AsyncGenerator):
+            value = await made.__anext__()
+            try:
+                yield value or {}
+            finally:
+                # Run the code after ``yield``; a generator that yields again is a bug.
+                try:
+                    await made.__anext__()
+                except StopAsyncIteration:
+                    pass
+                else:
+                    await made.aclose()
+                    raise RuntimeError("the lifespan generator yielded more than once")
+        elif hasattr(made, "__aenter__"):
+            async with made as value:
+                yield value or {}
+        else:
+            raise TypeError("a lifespan function must be an async generator or context manager")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Speak the lifespan protocol with the server."""
+        started = False
+        async with anyio.create_task_group() as group:
+            children = [_Child(app, scope) for app in self.mounts()]
+            for child in children:
+                group.start_soon(child.run)
+            try:
+                message = await receive()
+                if message["type"] != "lifespan.startup":
+                    raise RuntimeError(f"expected lifespan.startup, got {message['type']!r}")
+                async with contextlib.AsyncExitStack() as stack:
+                    value = await stack.enter_async_context(self._own())
+                    if not isinstance(value, Mapping):
+                        raise TypeError("the lifespan generator must yield a dict (or None)")
+                    self.state.update(value)
+                    if "state" in scope:
+                        scope["state"].update(value)
+                    for hook in self.startup_hooks:
+                        await hook()
+                    for child in children:
+                        await child.startup()
+                    started = True
+                    await send({"type": "lifespan.startup.complete"})
+                    message = await receive()
+                    for child in reversed(children):
+                        await child.shutdown()
+                    for hook in self.shutdown_hooks:
+                        await hook()
+                await send({"type": "lifespan.shutdown.complete"})
+            except Exception as exc:
+                phase = "shutdown" if started else "startup"
+                logger.error("Lifespan %s failed", phase, exc_info=exc)
+                await send({"type": f"lifespan.{phase}.failed", "message": str(exc) or repr(exc)})
+            finally:
+                group.cancel_scope.cancel()

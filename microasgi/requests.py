@@ -1,0 +1,387 @@
+"""``Request`` (and ``HTTPConnection``, shared with ``WebSocket``): lazy views over a scope.
+
+Nothing is parsed until a handler reads it: headers, query, cookies and the URL are
+built on first access and cached on the object. The body is cached in the scope, so a
+second ``Request`` over the same scope (a middleware's, then the handler's) reads the
+same bytes instead of waiting for messages that were already consumed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Iterable
+from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import parse_qsl, quote
+
+import anyio
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
+from yarl import URL
+
+from microasgi import _extensions
+from microasgi._types import Message, Receive, Scope, Send
+from microasgi.datastructures import DEFAULT_LIMITS, HeadersArg, Limits, State, encode_headers
+from microasgi.exceptions import HTTPException
+
+if TYPE_CHECKING:
+    from microasgi.app import App
+    from microasgi.datastructures import FormData
+
+# Keys microasgi adds to the request's own scope dict (never to nested server values).
+APP_KEY = "microasgi.app"  # the App handling the request (innermost)
+ROOT_APP_KEY = "microasgi.root_app"  # the outermost App: url_for resolves from it
+SERVER_ROOT_PATH_KEY = "microasgi.server_root_path"  # root_path as the server gave it
+BODY_KEY = "microasgi.body"  # the cached body
+FORM_KEY = "microasgi.form"  # the parsed form, closed when the request ends
+
+# A Host header we may build a URL from: a name or an IP literal, and a port.
+_HOST = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9.\-_]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?"
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+class Address(NamedTuple):
+    """A peer's ``(host, port)``."""
+
+    host: str
+    port: int
+
+
+def parse_cookies(header: str) -> dict[str, str]:
+    """Parse a ``Cookie`` header leniently, as browsers send it (later names win)."""
+    cookies: dict[str, str] = {}
+    for chunk in header.split(";"):
+        name, sep, value = chunk.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep and not name:
+            continue
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        cookies[name] = value
+    return cookies
+
+
+def limits_for(scope: Scope) -> Limits:
+    """The limits of the App handling ``scope`` (defaults outside any App)."""
+    app = scope.get(APP_KEY)
+    return app.limits if app is not None else DEFAULT_LIMITS
+
+
+class HTTPConnection:
+    """What HTTP requests and WebSocket connections share: the scope's lazy views."""
+
+    __slots__ = ("_cookies", "_headers", "_query", "_state", "_url", "scope")
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self._headers: CIMultiDictProxy[str] | None = None
+        self._query: MultiDictProxy[str] | None = None
+        self._cookies: dict[str, str] | None = None
+        self._url: URL | None = None
+        self._state: State | None = None
+
+    @property
+    def app(self) -> App:
+        """The microasgi App handling this connection."""
+        return self.scope[APP_KEY]  # type: ignore[no-any-return]
+
+    @property
+    def path(self) -> str:
+        """The full request path, as the server decoded it (``root_path`` included)."""
+        return self.scope["path"]  # type: ignore[no-any-return]
+
+    @property
+    def path_params(self) -> dict[str, Any]:
+        """The converted path parameters of the matched route."""
+        return self.scope.get("path_params", {})  # type: ignore[no-any-return]
+
+    @property
+    def scheme(self) -> str:
+        """``http``, ``https``, ``ws`` or ``wss``."""
+        default = "ws" if self.scope["type"] == "websocket" else "http"
+        scheme: str = self.scope.get("scheme") or default
+        return scheme
+
+    @property
+    def http_version(self) -> str:
+        """The HTTP version the server spoke, e.g. ``"1.1"`` or ``"2"``."""
+        return self.scope.get("http_version", "1.1")  # type: ignore[no-any-return]
+
+    @property
+    def client(self) -> Address | None:
+        """The peer's address, when the server knows it."""
+        client = self.scope.get("client")
+        return Address(client[0], client[1]) if client else None
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]:
+        """The request headers (case-insensitive, repeated names kept)."""
+        if self._headers is None:
+            headers: CIMultiDict[str] = CIMultiDict()
+            for name, value in self.scope["headers"]:
+                headers.add(name.decode("latin-1"), value.decode("latin-1"))
+            self._headers = CIMultiDictProxy(headers)
+        return self._headers
+
+    @property
+    def query(self) -> MultiDictProxy[str]:
+        """The query string's parameters, percent-decoded."""
+        if self._query is None:
+            raw = self.scope.get("query_string", b"").decode("latin-1")
+            self._query = MultiDictProxy(MultiDict(parse_qsl(raw, keep_blank_values=True)))
+        return self._query
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        """The request's cookies."""
+        if self._cookies is None:
+            cookie = self.headers.getall("cookie", ())
+            self._cookies = parse_cookies("; ".join(cookie)) if cookie else {}
+        return self._cookies
+
+    @property
+    def state(self) -> State:
+        """Per-request state over ``scope["state"]`` (starts as a copy of lifespan state)."""
+        if self._state is None:
+            if "state" not in self.scope:
+                app = self.scope.get(APP_KEY)
+                self.scope["state"] = dict(app.lifespan_state) if app is not None else {}
+            self._state = State(self.scope["state"])
+        return self._state
+
+    @property
+    def url(self) -> URL:
+        """The absolute URL of the request."""
+        if self._url is None:
+            query = self.scope.get("query_string", b"").decode("latin-1")
+            self._url = self._build_url(self._raw_path(), query)
+        return self._url
+
+    def _host(self) -> tuple[str, int | None]:
+        host_header = None
+        for name, value in self.scope["headers"]:
+            if name == b"host":
+                host_header = value.decode("latin-1")
+                break
+        # A malformed Host (a path, spaces, userinfo) must not reshape request.url.
+        if host_header and _HOST.fullmatch(host_header):
+            if host_header.startswith("["):
+                host, _, port = host_header[1:].partition("]")
+                port = port[1:]
+            else:
+                host, _, port = host_header.partition(":")
+            if not port or int(port) <= 65535:
+                return host, int(port) if port else None
+        server = self.scope.get("server")
+        if server:
+            return str(server[0]), server[1]
+        return "localhost", None
+
+    def _build_url(self, path: str, query: str = "") -> URL:
+        scheme = self.scheme
+        host, port = self._host()
+        if port is not None and port == _DEFAULT_PORTS.get(scheme):
+            port = None
+        try:
+            return URL.build(
+                scheme=scheme, host=host, port=port, path=path, query_string=query, encoded=True
+            )
+        except ValueError:  # a query yarl refuses: keep the URL, drop the query
+            return URL.build(scheme=scheme, host=host, port=port, path=path, encoded=True)
+
+    def _raw_path(self) -> str:
+        raw = self.scope.get("raw_path")
+        text: str
+        if raw:
+            text = raw.decode("latin-1").partition("?")[0]
+        else:
+            text = quote(str(self.scope.get("path", "/")), safe="/:@!$&'()*+,;=-._~%")
+        # A path that is not origin-form ("*", absolute-form) must not become the URL's host.
+        return text if text.startswith("/") else "/" + text.lstrip("/")
+
+    def url_for(self, name: str, /, **params: Any) -> URL:
+        """The absolute URL of the route ``name``, resolved from the outermost App."""
+        root = self.scope.get(ROOT_APP_KEY) or self.app
+        path = root.url_path_for(name, **params)
+        root_path = self.scope.get(SERVER_ROOT_PATH_KEY, self.scope.get("root_path", ""))
+        return self._build_url(quote(root_path) + path)
+
+    def supports(self, extension: str) -> bool:
+        """Tell whether the server advertised ``extension`` in ``scope["extensions"]``."""
+        return _extensions.supports(self.scope, extension)
+
+
+async def _empty_receive() -> Message:
+    raise RuntimeError("this Request was built without a receive channel")
+
+
+async def _no_send(message: Message) -> None:
+    raise RuntimeError("this Request was built without a send channel")
+
+
+class Request(HTTPConnection):
+    """An HTTP request: the scope's views plus the body, form and extension sends."""
+
+    __slots__ = ("_buffered", "_disconnected", "_receive", "_send", "_stream_consumed")
+
+    def __init__(self, scope: Scope, receive: Receive = _empty_receive, send: Send = _no_send):
+        if scope["type"] != "http":
+            raise ValueError(f"Request needs an http scope, not {scope['type']!r}")
+        super().__init__(scope)
+        self._receive = receive
+        self._send = send
+        self._stream_consumed = False
+        self._disconnected = False
+        self._buffered: list[bytes] = []
+
+    @property
+    def method(self) -> str:
+        """The request method, upper-case."""
+        return self.scope["method"]  # type: ignore[no-any-return]
+
+    @property
+    def receive(self) -> Receive:
+        """The ASGI receive channel."""
+        return self._receive
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        """Yield the body as it arrives (at most ``max_body_size`` bytes, else 413)."""
+        body = self.scope.get(BODY_KEY)
+        if body is not None:
+            if body:
+                yield body
+            return
+        if self._stream_consumed:
+            raise RuntimeError("the request body was already streamed")
+        self._stream_consumed = True
+        limit = limits_for(self.scope).max_body_size
+        declared = self.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise HTTPException(413, f"request body larger than {limit} bytes")
+        total = 0
+        for chunk in self._buffered:
+            total += len(chunk)
+            yield chunk
+        self._buffered.clear()
+        while True:
+            message = await self._receive()
+            kind = message["type"]
+            if kind == "http.request":
+                chunk = message.get("body", b"")
+                if chunk:
+                    total += len(chunk)
+                    if total > limit:
+                        raise HTTPException(413, f"request body larger than {limit} bytes")
+                    yield chunk
+                if not message.get("more_body", False):
+                    return
+            elif kind == "http.disconnect":
+                self._disconnected = True
+                raise ClientDisconnect()
+
+    async def body(self) -> bytes:
+        """The whole body (cached in the scope: later calls return the same bytes)."""
+        body: bytes | None = self.scope.get(BODY_KEY)
+        if body is None:
+            chunks = [chunk async for chunk in self.stream()]
+            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            self.scope[BODY_KEY] = body
+        return body
+
+    async def text(self) -> str:
+        """The body decoded (by the Content-Type charset, UTF-8 by default)."""
+        body = await self.body()
+        charset = _charset(self.headers.get("content-type", "")) or "utf-8"
+        try:
+            return body.decode(charset, errors="replace")
+        except LookupError:
+            return body.decode("utf-8", errors="replace")
+
+    async def json(self) -> Any:
+        """The body parsed as JSON (``HTTPException(400)`` when it is not)."""
+        body = await self.body()
+        try:
+            return _loads(body)
+        except (ValueError, RecursionError, UnicodeDecodeError):
+            raise HTTPException(400, "invalid JSON body") from None
+
+    async def form(self) -> FormData:
+        """The body parsed as a form (urlencoded or multipart), within the App's limits."""
+        form: FormData | None = self.scope.get(FORM_KEY)
+        if form is None:
+            from microasgi.formparsers import parse_form
+
+            content_type = self.headers.get("content-type", "")
+            form = await parse_form(content_type, self.stream(), limits_for(self.scope))
+            self.scope[FORM_KEY] = form
+        return form
+
+    async def is_disconnected(self) -> bool:
+        """Tell, without waiting, whether the client has gone away."""
+        if self._disconnected:
+            return True
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                self._disconnected = True
+            elif message["type"] == "http.request":
+                # Keep body bytes for stream(): they must not be lost to a check.
+                chunk = message.get("body", b"")
+                if chunk:
+                    self._buffered.append(chunk)
+        return self._disconnected
+
+    async def push(self, path: str, headers: HeadersArg | None = None) -> bool:
+        """Ask the server to push ``path`` (HTTP/2); False, doing nothing, if unsupported."""
+        raw = encode_headers(headers)
+        if not self.supports(_extensions.PUSH):
+            return False
+        await self._send({"type": "http.response.push", "path": path, "headers": raw})
+        return True
+
+    async def send_early_hints(self, links: Iterable[str]) -> bool:
+        """Send a 103 Early Hints with these ``Link`` values; False if unsupported."""
+        raw = encode_headers(("link", link) for link in links)
+        if not self.supports(_extensions.EARLY_HINT):
+            return False
+        if raw:
+            await self._send({"type": "http.response.early_hint", "links": [v for _, v in raw]})
+        return True
+
+    def accepts_trailers(self) -> bool:
+        """Tell whether trailers can be sent: advertised and asked for (``TE: trailers``)."""
+        return wants_trailers(self.scope)
+
+
+def wants_trailers(scope: Scope) -> bool:
+    """Trailers are sent only when advertised and the request said ``TE: trailers``."""
+    if not _extensions.supports(scope, _extensions.TRAILERS):
+        return False
+    return any(
+        token.split(b";")[0].strip().lower() == b"trailers"
+        for name, value in scope["headers"]
+        if name == b"te"
+        for token in value.split(b",")
+    )
+
+
+class ClientDisconnect(Exception):
+    """The client went away while the request body was being read."""
+
+
+def _charset(content_type: str) -> str | None:
+    for param in content_type.split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            return value.strip().strip('"') or None
+    return None
+
+
+try:  # orjson parses faster and refuses what json refuses, with a nesting limit
+    import orjson
+
+    _loads: Any = orjson.loads
+except ImportError:  # pragma: no cover - exercised in the no-orjson session
+    _loads = json.loads

@@ -1,0 +1,763 @@
+"""Routes, converters, the lookup tree, ``Router`` and ``Mount``.
+
+A path template such as ``/users/{user_id:int}/files/{rest:path}`` is split on ``/``
+into segments. Every route of a router goes into a segment trie; a lookup walks the
+trie depth first, trying at each node a literal child (one dict hit), then typed
+parameters, then ``str`` parameters, then ``path`` parameters, so the first match found
+is the most specific one, and a dead end backtracks to the next candidate. Paths with no
+parameter at all are also kept in a dict, so the common case is a single hit. The trie
+is built once, lazily, on the first lookup after a change, so converters registered
+after a route still apply to it.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, TypeVar
+from urllib.parse import quote
+
+import anyio
+
+from microasgi._concurrency import is_async_callable
+from microasgi._types import ASGIApp, Receive, Scope, Send
+from microasgi.exceptions import HTTPException
+from microasgi.requests import FORM_KEY, Request
+from microasgi.responses import RedirectResponse, Response, to_response
+from microasgi.websockets import WebSocket
+
+HTTP_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+
+Handler = Callable[..., Any]
+F = TypeVar("F", bound=Handler)
+
+
+class NoMatchFound(LookupError):
+    """``url_path_for`` found no route of that name, or the parameters did not fit."""
+
+
+class Converter(Protocol):
+    """Turns one path parameter from text to a value and back."""
+
+    regex: str
+
+    def convert(self, value: str) -> Any:
+        """Return the value for the matched text (raise ValueError to refuse it)."""
+
+    def to_string(self, value: Any) -> str:
+        """Return the path text for ``value``."""
+
+
+class StringConverter:
+    """One segment of any text (no ``/``)."""
+
+    regex = "[^/]+"
+
+    def convert(self, value: str) -> str:
+        """Return the text as it is."""
+        return value
+
+    def to_string(self, value: Any) -> str:
+        """Refuse values that would not fit in one segment."""
+        text = str(value)
+        if not text or "/" in text:
+            raise ValueError(f"{text!r} is not a valid path segment")
+        return text
+
+
+class PathConverter:
+    """The rest of the path, ``/`` included."""
+
+    regex = ".*"
+
+    def convert(self, value: str) -> str:
+        """Return the text as it is."""
+        return value
+
+    def to_string(self, value: Any) -> str:
+        """Return the value as text."""
+        return str(value)
+
+
+class IntConverter:
+    """A non-negative decimal integer."""
+
+    regex = "[0-9]+"
+
+    def convert(self, value: str) -> int:
+        """Parse the digits (Python refuses more than 4,300: a 404, not a 500)."""
+        return int(value)
+
+    def to_string(self, value: Any) -> str:
+        """Format a non-negative integer."""
+        number = int(value)
+        if number < 0:
+            raise ValueError("negative integers cannot be used in a path")
+        return str(number)
+
+
+class FloatConverter:
+    """A non-negative decimal number."""
+
+    regex = r"[0-9]+(?:\.[0-9]+)?"
+
+    def convert(self, value: str) -> float:
+        """Parse the number."""
+        return float(value)
+
+    def to_string(self, value: Any) -> str:
+        """Format a finite non-negative number."""
+        number = float(value)
+        if number < 0 or not math.isfinite(number):
+            raise ValueError("only finite non-negative numbers can be used in a path")
+        return f"{number:0.20f}".rstrip("0").rstrip(".")
+
+
+class UUIDConverter:
+    """A UUID in its canonical hyphenated form."""
+
+    regex = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+
+    def convert(self, value: str) -> uuid.UUID:
+        """Parse the UUID."""
+        return uuid.UUID(value)
+
+    def to_string(self, value: Any) -> str:
+        """Format the UUID."""
+        return str(uuid.UUID(str(value)))
+
+
+BUILTIN_CONVERTERS: dict[str, Converter] = {
+    "str": StringConverter(),
+    "path": PathConverter(),
+    "int": IntConverter(),
+    "float": FloatConverter(),
+    "uuid": UUIDConverter(),
+}
+
+# Lookup order within a trie node: literal segment, then these kinds.
+_TYPED, _STR, _PATH = 0, 1, 2
+
+_PARAM = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z_][A-Za-z0-9_]*))?}")
+_BRACES = re.compile(r"[{}]")
+
+
+def _check_path(path: str) -> None:
+    if not path.startswith("/"):
+        raise ValueError(f"route paths must start with '/': {path!r}")
+
+
+# --- compiled templates -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Param:
+    name: str
+    converter: Converter
+
+
+@dataclass(slots=True)
+class _Segment:
+    """One ``/``-separated piece of a template: literal text, or a pattern."""
+
+    literal: str | None  # the text when the segment has no parameter
+    regex: re.Pattern[str] | None = None
+    params: tuple[_Param, ...] = ()
+    kind: int = _TYPED
+    key: str = ""  # segments with equal keys share a trie edge
+
+    @property
+    def is_path(self) -> bool:
+        return self.kind == _PATH
+
+
+def _converter(name: str, registries: Iterable[dict[str, Converter]]) -> Converter:
+    for registry in registries:
+        if name in registry:
+            return registry[name]
+    raise LookupError(f"unknown path converter {name!r}")
+
+
+def _compile_segment(text: str, registries: tuple[dict[str, Converter], ...]) -> _Segment:
+    matches = list(_PARAM.finditer(text))
+    if not matches:
+        if _BRACES.search(text):
+            raise ValueError(f"malformed path parameter in segment {text!r}")
+        return _Segment(literal=text, key=text)
+    pattern, params, end = [], [], 0
+    for match in matches:
+        literal = text[end : match.start()]
+        if _BRACES.search(literal):
+            raise ValueError(f"malformed path parameter in segment {text!r}")
+        conv_name = match.group(2) or "str"
+        converter = _converter(conv_name, registries)
+        pattern.append(re.escape(literal))
+        pattern.append(f"({converter.regex})")
+        params.append(_Param(match.group(1), converter))
+        end = match.end()
+    tail = text[end:]
+    if _BRACES.search(tail):
+        raise ValueError(f"malformed path parameter in segment {text!r}")
+    pattern.append(re.escape(tail))
+    whole = len(matches) == 1 and not tail and matches[0].start() == 0
+    only = params[0].converter if whole else None
+    if isinstance(only, PathConverter):
+        kind = _PATH
+    elif isinstance(only, StringConverter):
+        kind = _STR
+    else:
+        kind = _TYPED
+    regex = re.compile("".join(pattern))
+    return _Segment(literal=None, regex=regex, params=tuple(params), kind=kind, key=regex.pattern)
+
+
+def _split(path: str) -> list[str]:
+    return path[1:].split("/")
+
+
+# --- routes -------------------------------------------------------------------------
+
+
+class BaseRoute:
+    """What the router's tree holds: a path template with its converters."""
+
+    path: str
+    name: str | None
+    registries: tuple[dict[str, Converter], ...]
+    # (name, converter) per parameter, in order; set when a tree is built
+    params: tuple[tuple[str, Converter], ...] = ()
+
+    def compile(self) -> list[_Segment]:
+        """Compile the template against the converters known now."""
+        registries = (*self.registries, BUILTIN_CONVERTERS)
+        segments = [_compile_segment(text, registries) for text in _split(self.path)]
+        self.params = tuple((p.name, p.converter) for s in segments for p in s.params)
+        return segments
+
+    def param_names(self) -> list[str]:
+        """The names of the template's parameters, in order."""
+        return [match.group(1) for match in _PARAM.finditer(self.path)]
+
+    def url_path(self, params: dict[str, Any]) -> str:
+        """Build this route's path from ``params`` (exactly its parameters)."""
+        names = set(self.param_names())
+        if names != set(params):
+            missing = ", ".join(sorted(names - set(params))) or "-"
+            extra = ", ".join(sorted(set(params) - names)) or "-"
+            raise NoMatchFound(
+                f"route {self.name!r} takes parameters {sorted(names)}: missing {missing}, "
+                f"unexpected {extra}"
+            )
+        registries = (*self.registries, BUILTIN_CONVERTERS)
+
+        def fill(match: re.Match[str]) -> str:
+            converter = _converter(match.group(2) or "str", registries)
+            try:
+                text = converter.to_string(params[match.group(1)])
+            except (TypeError, ValueError) as exc:
+                raise NoMatchFound(
+                    f"route {self.name!r}: bad value for {match.group(1)!r}: {exc}"
+                ) from None
+            return quote(text, safe="/" if isinstance(converter, PathConverter) else "")
+
+        return _PARAM.sub(fill, self.path)
+
+
+class Route(BaseRoute):
+    """An HTTP route: a path template, the methods it accepts and its handler."""
+
+    kind: ClassVar[str] = "http"
+
+    def __init__(
+        self,
+        path: str,
+        endpoint: Handler,
+        *,
+        methods: Iterable[str] | None = None,
+        name: str | None = None,
+        registries: tuple[dict[str, Converter], ...] = (),
+    ) -> None:
+        _check_path(path)
+        self.path = path
+        self.endpoint = endpoint
+        self.name = endpoint.__name__ if name is None else name
+        self.registries = registries
+        wanted = {m.upper() for m in (methods if methods is not None else ["GET"])}
+        unknown = wanted - HTTP_METHODS
+        if unknown:
+            raise ValueError(f"unknown HTTP method(s) {sorted(unknown)} for route {path!r}")
+        if "GET" in wanted:
+            wanted.add("HEAD")
+        self.methods = frozenset(wanted)
+        self.is_async = is_async_callable(endpoint)
+
+    def accepts(self, method: str) -> bool:
+        """Tell whether this route answers ``method``."""
+        return method in self.methods
+
+    def with_prefix(self, prefix: str, registries: tuple[dict[str, Converter], ...]) -> Route:
+        """Return a copy of this route under ``prefix``, also seeing ``registries``."""
+        return Route(
+            prefix + self.path,
+            self.endpoint,
+            methods=self.methods,
+            name=self.name,
+            registries=(*self.registries, *registries),
+        )
+
+    def __repr__(self) -> str:
+        return f"Route({self.path!r}, methods={sorted(self.methods)}, name={self.name!r})"
+
+
+class WebSocketRoute(BaseRoute):
+    """A WebSocket route: a path template and its handler."""
+
+    kind: ClassVar[str] = "websocket"
+
+    def __init__(
+        self,
+        path: str,
+        endpoint: Handler,
+        *,
+        name: str | None = None,
+        registries: tuple[dict[str, Converter], ...] = (),
+    ) -> None:
+        _check_path(path)
+        if not is_async_callable(endpoint):
+            raise TypeError(f"WebSocket handler {endpoint!r} must be an async function")
+        self.path = path
+        self.endpoint = endpoint
+        self.name = endpoint.__name__ if name is None else name
+        self.registries = registries
+
+    def accepts(self, method: str) -> bool:
+        """A WebSocket route accepts every connection to its path."""
+        return True
+
+    def with_prefix(
+        self, prefix: str, registries: tuple[dict[str, Converter], ...]
+    ) -> WebSocketRoute:
+        """Return a copy of this route under ``prefix``, also seeing ``registries``."""
+        return WebSocketRoute(
+            prefix + self.path,
+            self.endpoint,
+            name=self.name,
+            registries=(*self.registries, *registries),
+        )
+
+    def __repr__(self) -> str:
+        return f"WebSocketRoute({self.path!r}, name={self.name!r})"
+
+
+class Mount:
+    """Any ASGI app served under a literal path prefix."""
+
+    def __init__(self, path: str, app: ASGIApp, *, name: str | None = None) -> None:
+        _check_path(path)
+        path = path.rstrip("/")
+        if _BRACES.search(path):
+            raise ValueError(f"mount prefixes are literal paths: {path!r}")
+        self.path = path
+        self.app = app
+        self.name = name
+
+    def child_scope(self, scope: Scope) -> Scope:
+        """A shallow copy of ``scope`` for the mounted app: ``root_path`` gains the prefix."""
+        child = dict(scope)
+        child["root_path"] = scope.get("root_path", "") + self.path
+        return child
+
+    def url_path(self, name: str | None, params: dict[str, Any]) -> str:
+        """Build a path into the mounted app: ``name`` is the child's route name or None."""
+        if name is None:
+            rest = params.pop("path", None) if set(params) <= {"path"} else None
+            if rest is None or params:
+                raise NoMatchFound(f"mount {self.name!r} takes one parameter, 'path'")
+            return self.path + "/" + quote(str(rest).lstrip("/"), safe="/")
+        finder = getattr(self.app, "url_path_for", None)
+        if finder is None:
+            raise NoMatchFound(f"mounted app {self.name!r} has no named routes")
+        return self.path + str(finder(name, **params))
+
+    def __repr__(self) -> str:
+        return f"Mount({self.path!r}, {self.app!r}, name={self.name!r})"
+
+
+AnyRoute = Route | WebSocketRoute
+
+
+# --- the lookup tree ----------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Edge:
+    segment: _Segment
+    node: _Node
+
+
+@dataclass(slots=True)
+class _Node:
+    literals: dict[str, _Node] = field(default_factory=dict)
+    patterns: list[_Edge] = field(default_factory=list)  # in lookup order
+    routes: list[AnyRoute] = field(default_factory=list)
+    mount: Mount | None = None
+
+    def child(self, segment: _Segment) -> _Node:
+        if segment.literal is not None:
+            return self.literals.setdefault(segment.literal, _Node())
+        for edge in self.patterns:
+            if edge.segment.key == segment.key:
+                return edge.node
+        node = _Node()
+        self.patterns.append(_Edge(segment, node))
+        # A stable sort keeps registration order within a kind.
+        self.patterns.sort(key=lambda edge: edge.segment.kind)
+        return node
+
+
+@dataclass(slots=True)
+class Match:
+    """One lookup result: a route with its converted parameters, or a mount."""
+
+    route: AnyRoute | None
+    params: dict[str, Any]
+    mount: Mount | None = None
+
+
+class _Tree:
+    """A segment trie over one kind of route (http or websocket) and the mounts."""
+
+    __slots__ = ("root", "static")
+
+    def __init__(self, routes: Iterable[AnyRoute], mounts: Iterable[Mount]) -> None:
+        self.root = _Node()
+        self.static: dict[str, list[AnyRoute]] = {}
+        for route in routes:
+            segments = route.compile()
+            node = self.root
+            for segment in segments:
+                node = node.child(segment)
+            node.routes.append(route)
+            if all(segment.literal is not None for segment in segments):
+                self.static.setdefault(route.path, []).append(route)
+        for mount in mounts:
+            node = self.root
+            for text in _split(mount.path) if mount.path else ():
+                node = node.literals.setdefault(text, _Node())
+            if node.mount is None:
+                node.mount = mount
+
+    def first(self, path: str, method: str) -> Match | None:
+        """The most specific match accepting ``method``, or None."""
+        static = self.static.get(path)
+        if static is not None:
+            for route in static:
+                if route.accepts(method):
+                    return Match(route, {})
+        for match in self.matches(path):
+            if match.mount is not None or (match.route and match.route.accepts(method)):
+                return match
+        return None
+
+    def matches(self, path: str) -> Iterator[Match]:
+        """Every match for ``path``, most specific first."""
+        if not path.startswith("/"):
+            return
+        segments = _split(path)
+        yield from self._walk(self.root, segments, 0, [])
+
+    def _walk(
+        self, node: _Node, segments: list[str], index: int, values: list[str]
+    ) -> Iterator[Match]:
+        if index == len(segments):
+            for route in node.routes:
+                params = _convert(route, values)
+                if params is not None:
+                    yield Match(route, params)
+        else:
+            text = segments[index]
+            child = node.literals.get(text)
+            if child is not None:
+                yield from self._walk(child, segments, index + 1, values)
+            for edge in node.patterns:
+                segment = edge.segment
+                assert segment.regex is not None
+                if segment.kind == _PATH:
+                    # Greedy like the regex ``.*``: the longest rest first, then shorter.
+                    for stop in range(len(segments), index, -1):
+                        joined = "/".join(segments[index:stop])
+                        if segment.regex.fullmatch(joined):
+                            values.append(joined)
+                            yield from self._walk(edge.node, segments, stop, values)
+                            values.pop()
+                    continue
+                found = segment.regex.fullmatch(text)
+                if found is not None:
+                    captured = found.groups()
+                    values.extend(captured)
+                    yield from self._walk(edge.node, segments, index + 1, values)
+                    del values[len(values) - len(captured) :]
+        if node.mount is not None:
+            yield Match(None, {}, node.mount)
+
+
+def _convert(route: AnyRoute, values: list[str]) -> dict[str, Any] | None:
+    """Convert captured text by the route's converters; None when one refuses it."""
+    params: dict[str, Any] = {}
+    try:
+        for (name, converter), value in zip(route.params, values, strict=True):
+            params[name] = converter.convert(value)
+    except ValueError:
+        return None
+    return params
+
+
+# --- the router ---------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Lookup:
+    """What the router decided for one request."""
+
+    match: Match | None = None
+    allow: frozenset[str] = frozenset()  # methods of the path, when no route accepted
+    redirect: str | None = None  # the other-slash path, when it would match
+
+
+class Router:
+    """Holds routes and mounts, and finds the one for a request."""
+
+    def __init__(self, *, redirect_slashes: bool = True) -> None:
+        self.routes: list[AnyRoute] = []
+        self.mounts: list[Mount] = []
+        self.converters: dict[str, Converter] = {}
+        self.redirect_slashes = redirect_slashes
+        self._trees: dict[str, _Tree] | None = None
+        self._names: dict[str, AnyRoute] = {}
+
+    # registration
+
+    def register_converter(self, name: str, converter: Converter) -> None:
+        """Make ``{param:name}`` available to this router's routes (present and future)."""
+        self.converters[name] = converter
+        self._trees = None
+
+    def add_route(
+        self,
+        path: str,
+        endpoint: Handler,
+        methods: Iterable[str] | None = None,
+        name: str | None = None,
+    ) -> Route:
+        """Register an HTTP handler for ``path``."""
+        route = Route(path, endpoint, methods=methods, name=name, registries=(self.converters,))
+        self._add(route)
+        return route
+
+    def add_websocket_route(self, path: str, endpoint: Handler, name: str | None = None) -> None:
+        """Register a WebSocket handler for ``path``."""
+        self._add(WebSocketRoute(path, endpoint, name=name, registries=(self.converters,)))
+
+    def _add(self, route: AnyRoute) -> None:
+        self.routes.append(route)
+        if route.name is not None:
+            self._names.setdefault(route.name, route)
+        self._trees = None
+
+    def route(
+        self, path: str, methods: Iterable[str] | None = None, name: str | None = None
+    ) -> Callable[[F], F]:
+        """Decorate a handler for ``path`` and ``methods`` (default GET, HEAD implied)."""
+
+        def decorator(endpoint: F) -> F:
+            self.add_route(path, endpoint, methods=methods, name=name)
+            return endpoint
+
+        return decorator
+
+    def get(self, path: str, name: str | None = None) -> Callable[[F], F]:
+        """Decorate a GET (and HEAD) handler."""
+        return self.route(path, ["GET"], name)
+
+    def post(self, path: str, name: str | None = None) -> Callable[[F], F]:
+        """Decorate a POST handler."""
+        return self.route(path, ["POST"], name)
+
+    def put(self, path: str, name: str | None = None) -> Callable[[F], F]:
+        """Decorate a PUT handler."""
+        return self.route(path, ["PUT"], name)
+
+    def patch(self, path: str, name: str | None = None) -> Callable[[F], F]:
+        """Decorate a PATCH handler."""
+        return self.route(path, ["PATCH"], name)
+
+    def delete(self, path: str, name: str | None = None) -> Callable[[F], F]:
+        """Decorate a DELETE handler."""
+        return self.route(path, ["DELETE"], name)
+
+    def websocket(self, path: str, name: str | None = None) -> Callable[[F], F]:
+        """Decorate a WebSocket handler for ``path``."""
+
+        def decorator(endpoint: F) -> F:
+            self.add_websocket_route(path, endpoint, name=name)
+            return endpoint
+
+        return decorator
+
+    def mount(self, path: str, app: ASGIApp, name: str | None = None) -> None:
+        """Serve the ASGI app ``app`` under the prefix ``path``."""
+        self.mounts.append(Mount(path, app, name=name))
+        self._trees = None
+
+    def include_router(self, router: Router, prefix: str = "") -> None:
+        """Copy ``router``'s routes and mounts here, under ``prefix``."""
+        prefix = prefix.rstrip("/")
+        if prefix:
+            _check_path(prefix)
+        for route in router.routes:
+            self._add(route.with_prefix(prefix, (self.converters,)))
+        for mount in router.mounts:
+            self.mount(prefix + mount.path, mount.app, name=mount.name)
+
+    # lookup
+
+    def _build(self) -> dict[str, _Tree]:
+        http = [r for r in self.routes if isinstance(r, Route)]
+        ws = [r for r in self.routes if isinstance(r, WebSocketRoute)]
+        self._trees = {"http": _Tree(http, self.mounts), "websocket": _Tree(ws, self.mounts)}
+        return self._trees
+
+    def prepare(self) -> None:
+        """Compile the lookup trees now (raises on an unknown converter)."""
+        self._build()
+
+    def lookup(self, kind: str, path: str, method: str = "GET") -> Lookup:
+        """Decide, once, what answers ``path``: a route, a mount, a 405, a redirect, or 404."""
+        trees = self._trees or self._build()
+        tree = trees[kind]
+        match = tree.first(path, method)
+        if match is not None:
+            return Lookup(match)
+        allow: set[str] = set()
+        for candidate in tree.matches(path):
+            if isinstance(candidate.route, Route):
+                allow |= candidate.route.methods
+        if allow:
+            return Lookup(allow=frozenset(allow))
+        if self.redirect_slashes and path != "/" and path.startswith("/"):
+            other = path[:-1] if path.endswith("/") else path + "/"
+            found = tree.first(other, method)
+            if found is not None and found.mount is None:
+                return Lookup(redirect=other)
+        return Lookup()
+
+    def url_path_for(self, name: str, /, **params: Any) -> str:
+        """The path of the route called ``name`` (``"mount:route"`` reaches into mounts)."""
+        route = self._names.get(name)
+        if route is not None:
+            return route.url_path(params)
+        mount_name, _, rest = name.partition(":")
+        for mount in self.mounts:
+            if mount.name == mount_name:
+                return mount.url_path(rest or None, dict(params))
+        raise NoMatchFound(f"no route named {name!r}")
+
+    def __iter__(self) -> Iterator[AnyRoute | Mount]:
+        yield from self.routes
+        yield from self.mounts
+
+
+def route_path(scope: Scope) -> str:
+    """The path to route on: ``path`` minus ``root_path`` (``/`` when they are equal)."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if root_path and (path == root_path or path.startswith(root_path + "/")):
+        return path[len(root_path) :] or "/"
+    return path
+
+
+class Dispatcher:
+    """The innermost layer: looks the request up once and calls what answers it."""
+
+    __slots__ = ("lifespan", "router")
+
+    def __init__(self, router: Router, lifespan: ASGIApp) -> None:
+        self.router = router
+        self.lifespan = lifespan
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Dispatch one scope: http, websocket or lifespan."""
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+        elif kind == "lifespan":
+            await self.lifespan(scope, receive, send)
+        else:
+            raise ValueError(f"unsupported ASGI scope type {kind!r}")
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        path = route_path(scope)
+        found = self.router.lookup("http", path, method)
+        match = found.match
+        if match is None:
+            await self._unmatched(found, scope, receive, send)
+            return
+        if match.mount is not None:
+            await match.mount.app(match.mount.child_scope(scope), receive, send)
+            return
+        route = match.route
+        assert isinstance(route, Route)
+        scope["path_params"] = match.params
+        request = Request(scope, receive, send)
+        try:
+            if route.is_async:
+                result = await route.endpoint(request, **match.params)
+            else:
+                call = functools.partial(route.endpoint, request, **match.params)
+                result = await anyio.to_thread.run_sync(call)
+            await to_response(result)(scope, receive, send)
+        finally:
+            form = scope.get(FORM_KEY)
+            if form is not None:
+                await form.close()
+
+    async def _unmatched(self, found: Lookup, scope: Scope, receive: Receive, send: Send) -> None:
+        if found.allow:
+            allow = _allow_header(found.allow)
+            if scope["method"] == "OPTIONS":
+                await Response(None, 204, {"allow": allow})(scope, receive, send)
+                return
+            raise HTTPException(405, headers={"allow": allow})
+        if found.redirect is not None:
+            target = quote(scope.get("root_path", "") + found.redirect, safe="/:@!$&'()*+,;=-._~")
+            query = scope.get("query_string", b"")
+            if query:
+                target += "?" + query.decode("latin-1")
+            await RedirectResponse(target, 308)(scope, receive, send)
+            return
+        raise HTTPException(404)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = self.router.lookup("websocket", route_path(scope))
+        match = found.match
+        if match is None:
+            raise HTTPException(404)
+        if match.mount is not None:
+            await match.mount.app(match.mount.child_scope(scope), receive, send)
+            return
+        assert match.route is not None
+        scope["path_params"] = match.params
+        await match.route.endpoint(WebSocket(scope, receive, send), **match.params)
+
+
+def _allow_header(methods: frozenset[str]) -> str:
+    return ", ".join(sorted(methods | {"OPTIONS"}))

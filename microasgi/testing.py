@@ -1,0 +1,627 @@
+"""``TestClient``: drive an ASGI app in-process, on asyncio or trio, like a server would.
+
+It advertises the server extensions a test asks for (by default push, WebSocket denial
+responses, early hints and trailers) and records what the app sent through them.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import math
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from email.utils import parsedate_to_datetime
+from http.cookies import SimpleCookie
+from types import TracebackType
+from typing import Any
+from urllib.parse import unquote, urlencode, urlsplit
+
+import anyio
+import anyio.abc
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from microasgi._types import ASGIApp, Message, Scope
+
+__all__ = ["TestClient", "TestResponse", "WebSocketDenied", "WebSocketTestSession"]
+
+DEFAULT_EXTENSIONS: dict[str, dict[str, Any]] = {
+    "http.response.push": {},
+    "websocket.http.response": {},
+    "http.response.early_hint": {},
+    "http.response.trailers": {},
+}
+
+FileSpec = bytes | str | tuple[str | None, bytes | str] | tuple[str | None, bytes | str, str]
+
+
+class TestResponse:
+    """What the app answered: status, headers, body, and what went through extensions."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, status_code: int, headers: Iterable[tuple[bytes, bytes]]) -> None:
+        self.status_code = status_code
+        raw: CIMultiDict[str] = CIMultiDict()
+        for name, value in headers:
+            raw.add(name.decode("latin-1"), value.decode("latin-1"))
+        self.headers = CIMultiDictProxy(raw)
+        self.content = b""
+        self.pushes: list[tuple[str, list[tuple[str, str]]]] = []
+        self.early_hints: list[str] = []
+        self.trailers: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
+
+    @property
+    def text(self) -> str:
+        """The body decoded as UTF-8 (invalid bytes replaced)."""
+        return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return jsonlib.loads(self.content)
+
+    def __repr__(self) -> str:
+        return f"<TestResponse [{self.status_code}]>"
+
+
+class WebSocketDenied(Exception):
+    """The app refused the WebSocket handshake; ``.response`` is its HTTP answer."""
+
+    def __init__(self, response: TestResponse) -> None:
+        super().__init__(f"WebSocket denied with status {response.status_code}")
+        self.response = response
+
+
+class _Cookie:
+    __slots__ = ("expires", "name", "path", "value")
+
+    def __init__(self, name: str, value: str, path: str, expires: float | None) -> None:
+        self.name, self.value, self.path, self.expires = name, value, path, expires
+
+
+def _path_matches(cookie_path: str, request_path: str) -> bool:
+    if request_path == cookie_path:
+        return True
+    prefix = cookie_path if cookie_path.endswith("/") else cookie_path + "/"
+    return request_path.startswith(prefix)
+
+
+def _encode_multipart(data: Mapping[str, Any], files: Mapping[str, FileSpec]) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    parts: list[bytes] = []
+    for name, value in data.items():
+        values = value if isinstance(value, list | tuple) else [value]
+        for item in values:
+            parts.append(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+                + str(item).encode()
+                + b"\r\n"
+            )
+    for name, spec in files.items():
+        filename: str | None = name
+        content_type = "application/octet-stream"
+        if isinstance(spec, tuple):
+            filename, content = spec[0], spec[1]
+            if len(spec) == 3:
+                content_type = spec[2]
+        else:
+            content = spec
+        body = content.encode() if isinstance(content, str) else content
+        disposition = f'form-data; name="{name}"'
+        if filename is not None:
+            disposition += f'; filename="{filename}"'
+        parts.append(
+            f"--{boundary}\r\nContent-Disposition: {disposition}\r\n"
+            f"Content-Type: {content_type}\r\n\r\n".encode()
+            + body
+            + b"\r\n"
+        )
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+class TestClient:
+    """An in-process client: ``async with TestClient(app) as client: await client.get("/")``."""
+
+    __test__ = False
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        base_url: str = "http://testserver",
+        *,
+        extensions: Mapping[str, Any] | None = None,
+        root_path: str = "",
+        client: tuple[str, int] = ("testclient", 50000),
+        headers: Mapping[str, str] | None = None,
+        http_version: str = "1.1",
+    ) -> None:
+        self.app = app
+        url = urlsplit(base_url)
+        self.scheme = url.scheme or "http"
+        self.host = url.hostname or "testserver"
+        self.port = url.port or (443 if self.scheme == "https" else 80)
+        self.netloc = url.netloc or "testserver"
+        self.extensions = dict(DEFAULT_EXTENSIONS if extensions is None else extensions)
+        self.root_path = root_path
+        self.client = client
+        self.default_headers = dict(headers or {})
+        self.http_version = http_version
+        self.lifespan_state: dict[str, Any] = {}
+        self._cookies: dict[tuple[str, str], _Cookie] = {}
+        self._exit = AsyncExitStack()
+
+    # lifespan
+
+    async def __aenter__(self) -> TestClient:
+        """Run the app's lifespan startup (raises if it fails)."""
+        group = await self._exit.enter_async_context(anyio.create_task_group())
+        send_in: MemoryObjectSendStream[Message]
+        receive_in: MemoryObjectReceiveStream[Message]
+        send_in, receive_in = anyio.create_memory_object_stream[Message](2)
+        send_out: MemoryObjectSendStream[Message]
+        receive_out: MemoryObjectReceiveStream[Message]
+        send_out, receive_out = anyio.create_memory_object_stream[Message](2)
+        scope: Scope = {
+            "type": "lifespan",
+            "asgi": {"version": "3.0", "spec_version": "2.0"},
+            "state": self.lifespan_state,
+        }
+
+        errors: list[Exception] = []
+
+        async def run() -> None:
+            async with send_out:
+                try:
+                    await self.app(scope, receive_in.receive, send_out.send)
+                except Exception as exc:  # before startup: no lifespan support, allowed
+                    errors.append(exc)
+
+        group.start_soon(run)
+        await send_in.send({"type": "lifespan.startup"})
+        try:
+            reply = await receive_out.receive()
+        except anyio.EndOfStream:
+            reply = None  # no lifespan support
+        if reply is not None and reply["type"] == "lifespan.startup.failed":
+            await self._exit.aclose()
+            raise RuntimeError(f"lifespan startup failed: {reply.get('message', '')}")
+
+        async def shutdown() -> None:
+            if reply is None:
+                return
+            await send_in.send({"type": "lifespan.shutdown"})
+            try:
+                answer = await receive_out.receive()
+            except anyio.EndOfStream:
+                raise RuntimeError("the app's lifespan ended without shutting down") from (
+                    errors[0] if errors else None
+                )
+            if answer["type"] == "lifespan.shutdown.failed":
+                raise RuntimeError(f"lifespan shutdown failed: {answer.get('message', '')}")
+
+        self._exit.push_async_callback(shutdown)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Run the app's lifespan shutdown."""
+        await self._exit.aclose()
+
+    # cookies
+
+    def _cookie_header(self, path: str) -> str | None:
+        now = time.time()
+        for key, cookie in list(self._cookies.items()):
+            if cookie.expires is not None and cookie.expires <= now:
+                del self._cookies[key]
+        pairs = [
+            f"{c.name}={c.value}" for c in self._cookies.values() if _path_matches(c.path, path)
+        ]
+        return "; ".join(pairs) or None
+
+    def _store_cookies(self, response: TestResponse, request_path: str) -> None:
+        for header in response.headers.getall("set-cookie", ()):
+            jar: SimpleCookie = SimpleCookie()
+            try:
+                jar.load(header)
+            except Exception:  # a cookie a browser would ignore too
+                continue
+            for name, morsel in jar.items():
+                path = morsel["path"] or request_path.rsplit("/", 1)[0] or "/"
+                expires: float | None = None
+                if morsel["max-age"]:
+                    try:
+                        expires = time.time() + int(morsel["max-age"])
+                    except ValueError:
+                        expires = None
+                elif morsel["expires"]:
+                    try:
+                        expires = parsedate_to_datetime(morsel["expires"]).timestamp()
+                    except (TypeError, ValueError):
+                        expires = -math.inf
+                cookie = _Cookie(name, morsel.value, path, expires)
+                if expires is not None and expires <= time.time():
+                    self._cookies.pop((name, path), None)
+                else:
+                    self._cookies[(name, path)] = cookie
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        """The cookies the client holds now, by name."""
+        self._cookie_header("/")  # drop expired ones
+        return {c.name: c.value for c in self._cookies.values()}
+
+    # requests
+
+    def _scope(
+        self,
+        kind: str,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | Iterable[tuple[str, Any]] | None,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None,
+        cookies: Mapping[str, str] | None,
+    ) -> Scope:
+        path, _, query = path.partition("?")
+        if params:
+            extra = urlencode(list(params.items()) if isinstance(params, Mapping) else list(params))
+            query = f"{query}&{extra}" if query else extra
+        raw_headers: list[tuple[bytes, bytes]] = [(b"host", self.netloc.encode())]
+        merged = dict(self.default_headers)
+        items = headers.items() if isinstance(headers, Mapping) else (headers or ())
+        pairs = list(merged.items()) + list(items)
+        for name, value in pairs:
+            raw_headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+        cookie = self._cookie_header(path)
+        if cookies:
+            sent = "; ".join(f"{k}={v}" for k, v in cookies.items())
+            cookie = f"{cookie}; {sent}" if cookie else sent
+        if cookie:
+            raw_headers.append((b"cookie", cookie.encode("latin-1")))
+        full_path = self.root_path + path
+        scope: Scope = {
+            "type": kind,
+            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "http_version": self.http_version,
+            "scheme": ("wss" if self.scheme == "https" else "ws")
+            if kind == "websocket"
+            else self.scheme,
+            "path": unquote(full_path),
+            "raw_path": full_path.encode("latin-1", errors="replace"),
+            "root_path": self.root_path,
+            "query_string": query.encode("latin-1"),
+            "headers": raw_headers,
+            "client": self.client,
+            "server": (self.host, self.port),
+            "extensions": {
+                k: dict(v) if isinstance(v, dict) else v for k, v in self.extensions.items()
+            },
+            "state": dict(self.lifespan_state),
+        }
+        if kind == "http":
+            scope["method"] = method.upper()
+        return scope
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        cookies: Mapping[str, str] | None = None,
+        content: bytes | str | None = None,
+        data: Mapping[str, Any] | bytes | str | None = None,
+        files: Mapping[str, FileSpec] | None = None,
+        json: Any = None,
+    ) -> TestResponse:
+        """Send one request and return the complete response."""
+        extra: list[tuple[str, str]] = []
+        body = b""
+        if json is not None:
+            body = jsonlib.dumps(json).encode()
+            extra.append(("content-type", "application/json"))
+        elif files:
+            body, content_type = _encode_multipart(data if isinstance(data, Mapping) else {}, files)
+            extra.append(("content-type", content_type))
+        elif isinstance(data, Mapping):
+            body = urlencode(list(data.items()), doseq=True).encode()
+            extra.append(("content-type", "application/x-www-form-urlencoded"))
+        elif data is not None:
+            body = data.encode() if isinstance(data, str) else data
+        elif content is not None:
+            body = content.encode() if isinstance(content, str) else content
+        given = list(headers.items() if isinstance(headers, Mapping) else (headers or ()))
+        names = {name.lower() for name, _ in given}
+        extra = [(n, v) for n, v in extra if n not in names]
+        if (body or method.upper() in ("POST", "PUT", "PATCH")) and "content-length" not in names:
+            extra.append(("content-length", str(len(body))))
+        scope = self._scope("http", method, path, params, given + extra, cookies)
+        response = await self._run_http(scope, body)
+        self._store_cookies(response, scope["path"])
+        return response
+
+    async def _run_http(self, scope: Scope, body: bytes) -> TestResponse:
+        response: TestResponse | None = None
+        pushes: list[tuple[str, list[tuple[str, str]]]] = []
+        hints: list[str] = []
+        chunks: list[bytes] = []
+        trailers: list[tuple[bytes, bytes]] = []
+        body_sent = False
+        complete = anyio.Event()
+        state = {"wants_trailers": False, "body_done": False}
+
+        async def receive() -> Message:
+            nonlocal body_sent
+            if not body_sent:
+                body_sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await complete.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            nonlocal response
+            kind = message["type"]
+            if kind == "http.response.start":
+                if response is not None:
+                    raise RuntimeError("http.response.start sent twice")
+                response = TestResponse(message["status"], message.get("headers", []))
+                state["wants_trailers"] = bool(message.get("trailers", False))
+            elif kind == "http.response.body":
+                if response is None:
+                    raise RuntimeError("http.response.body sent before http.response.start")
+                if state["body_done"]:
+                    raise RuntimeError("http.response.body sent after the body was complete")
+                chunks.append(bytes(message.get("body", b"")))
+                if not message.get("more_body", False):
+                    state["body_done"] = True
+                    if not state["wants_trailers"]:
+                        complete.set()
+            elif kind == "http.response.pathsend":
+                if response is None or "http.response.pathsend" not in scope["extensions"]:
+                    raise RuntimeError("pathsend is not advertised or came before the start")
+                chunks.append(await anyio.Path(message["path"]).read_bytes())
+                state["body_done"] = True
+                complete.set()
+            elif kind == "http.response.push":
+                if "http.response.push" not in scope["extensions"]:
+                    raise RuntimeError("http.response.push sent but not advertised")
+                pushes.append(
+                    (
+                        message["path"],
+                        [
+                            (n.decode("latin-1").lower(), v.decode("latin-1"))
+                            for n, v in message.get("headers", [])
+                        ],
+                    )
+                )
+            elif kind == "http.response.early_hint":
+                if "http.response.early_hint" not in scope["extensions"]:
+                    raise RuntimeError("http.response.early_hint sent but not advertised")
+                if response is not None:
+                    raise RuntimeError("early hints must come before http.response.start")
+                hints.extend(v.decode("latin-1") for v in message.get("links", []))
+            elif kind == "http.response.trailers":
+                if not state["wants_trailers"] or not state["body_done"]:
+                    raise RuntimeError("trailers not announced in start, or sent before the body")
+                trailers.extend(message.get("headers", []))
+                if not message.get("more_trailers", False):
+                    complete.set()
+            else:
+                raise RuntimeError(f"unexpected message {kind!r}")
+
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            complete.set()
+        if response is None:
+            raise RuntimeError("the app returned without sending a response")
+        if not state["body_done"]:
+            raise RuntimeError("the app returned before completing the response body")
+        response.content = b"".join(chunks)
+        response.pushes = pushes
+        response.early_hints = hints
+        collected: CIMultiDict[str] = CIMultiDict()
+        for name, value in trailers:
+            collected.add(name.decode("latin-1"), value.decode("latin-1"))
+        response.trailers = CIMultiDictProxy(collected)
+        return response
+
+    async def get(self, path: str, **kwargs: Any) -> TestResponse:
+        """Send a GET request."""
+        return await self.request("GET", path, **kwargs)
+
+    async def head(self, path: str, **kwargs: Any) -> TestResponse:
+        """Send a HEAD request."""
+        return await self.request("HEAD", path, **kwargs)
+
+    async def options(self, path: str, **kwargs: Any) -> TestResponse:
+        """Send an OPTIONS request."""
+        return await self.request("OPTIONS", path, **kwargs)
+
+    async def post(self, path: str, **kwargs: Any) -> TestResponse:
+        """Send a POST request."""
+        return await self.request("POST", path, **kwargs)
+
+    async def put(self, path: str, **kwargs: Any) -> TestResponse:
+        """Send a PUT request."""
+        return await self.request("PUT", path, **kwargs)
+
+    async def patch(self, path: str, **kwargs: Any) -> TestResponse:
+        """Send a PATCH request."""
+        return await self.request("PATCH", path, **kwargs)
+
+    async def delete(self, path: str, **kwargs: Any) -> TestResponse:
+        """Send a DELETE request."""
+        return await self.request("DELETE", path, **kwargs)
+
+    # websockets
+
+    @asynccontextmanager
+    async def websocket_connect(
+        self,
+        path: str,
+        *,
+        subprotocols: Iterable[str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        cookies: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[WebSocketTestSession]:
+        """Open a WebSocket to ``path``; raises WebSocketDenied if the app refuses it."""
+        scope = self._scope("websocket", "GET", path, params, headers, cookies)
+        scope["subprotocols"] = list(subprotocols or ())
+        session = WebSocketTestSession(self.app, scope)
+        denied: WebSocketDenied | None = None
+        async with anyio.create_task_group() as group:
+            try:
+                await session._start(group)
+            except WebSocketDenied as exc:
+                denied = exc
+                group.cancel_scope.cancel()
+            else:
+                try:
+                    yield session
+                finally:
+                    await session._finish()
+        if denied is not None:
+            raise denied
+
+
+class WebSocketTestSession:
+    """The client side of an in-process WebSocket."""
+
+    __test__ = False
+
+    def __init__(self, app: ASGIApp, scope: Scope) -> None:
+        self.app = app
+        self.scope = scope
+        self.accepted_subprotocol: str | None = None
+        self.accept_headers: list[tuple[str, str]] = []
+        self.close_code: int | None = None
+        self.close_reason: str = ""
+        self._to_app_send: MemoryObjectSendStream[Message]
+        self._to_app_receive: MemoryObjectReceiveStream[Message]
+        self._to_app_send, self._to_app_receive = anyio.create_memory_object_stream[Message](100)
+        self._from_app_send: MemoryObjectSendStream[Message]
+        self._from_app_receive: MemoryObjectReceiveStream[Message]
+        self._from_app_send, self._from_app_receive = anyio.create_memory_object_stream[Message](
+            100
+        )
+        self._app_error: BaseException | None = None
+        self._closed_by_client = False
+
+    async def _run(self) -> None:
+        try:
+            await self.app(self.scope, self._to_app_receive.receive, self._from_app_send.send)
+        except Exception as exc:  # raised again in the test's own task, by _finish
+            self._app_error = exc
+        finally:
+            self._from_app_send.close()
+
+    async def _start(self, group: anyio.abc.TaskGroup) -> None:
+        self._group = group
+        group.start_soon(self._run)
+        await self._to_app_send.send({"type": "websocket.connect"})
+        message = await self._next_message()
+        kind = message["type"]
+        if kind == "websocket.accept":
+            self.accepted_subprotocol = message.get("subprotocol")
+            self.accept_headers = [
+                (n.decode("latin-1"), v.decode("latin-1")) for n, v in message.get("headers", [])
+            ]
+            return
+        if kind == "websocket.close":
+            raise WebSocketDenied(TestResponse(403, []))
+        if kind == "websocket.http.response.start":
+            if "websocket.http.response" not in self.scope["extensions"]:
+                raise RuntimeError("websocket.http.response sent but not advertised")
+            response = TestResponse(message["status"], message.get("headers", []))
+            body: list[bytes] = []
+            while True:
+                part = await self._next_message()
+                if part["type"] != "websocket.http.response.body":
+                    raise RuntimeError(f"unexpected {part['type']!r} in a denial response")
+                body.append(part.get("body", b""))
+                if not part.get("more_body", False):
+                    break
+            response.content = b"".join(body)
+            raise WebSocketDenied(response)
+        raise RuntimeError(f"unexpected first message {kind!r}")
+
+    async def _next_message(self) -> Message:
+        try:
+            return await self._from_app_receive.receive()
+        except anyio.EndOfStream:
+            if self._app_error is not None:
+                raise self._app_error from None
+            raise RuntimeError("the app ended the WebSocket without a message") from None
+
+    async def _finish(self) -> None:
+        if not self._closed_by_client:
+            await self._to_app_send.send({"type": "websocket.disconnect", "code": 1000})
+        with anyio.fail_after(10):  # a handler that never ends is a bug in the test
+            async for _ in self._from_app_receive:
+                pass
+        if self._app_error is not None:
+            raise self._app_error
+
+    async def send(self, message: Message) -> None:
+        """Send a raw ASGI message to the app."""
+        await self._to_app_send.send(message)
+
+    async def send_text(self, data: str) -> None:
+        """Send a text message."""
+        await self.send({"type": "websocket.receive", "text": data})
+
+    async def send_bytes(self, data: bytes) -> None:
+        """Send a binary message."""
+        await self.send({"type": "websocket.receive", "bytes": data})
+
+    async def send_json(self, data: Any) -> None:
+        """Send ``data`` as JSON in a text message."""
+        await self.send_text(jsonlib.dumps(data))
+
+    async def receive(self) -> Message:
+        """The next raw message from the app (a close raises WebSocketDisconnect)."""
+        from microasgi.websockets import WebSocketDisconnect
+
+        if self.close_code is not None:
+            raise WebSocketDisconnect(self.close_code, self.close_reason)
+        message = await self._next_message()
+        if message["type"] == "websocket.close":
+            self.close_code = int(message.get("code", 1000))
+            self.close_reason = message.get("reason", "") or ""
+            raise WebSocketDisconnect(self.close_code, self.close_reason)
+        return message
+
+    async def receive_text(self) -> str:
+        """The next text message."""
+        message = await self.receive()
+        if message.get("text") is None:
+            raise TypeError("expected a text message, got a binary one")
+        return message["text"]  # type: ignore[no-any-return]
+
+    async def receive_bytes(self) -> bytes:
+        """The next binary message."""
+        message = await self.receive()
+        if message.get("bytes") is None:
+            raise TypeError("expected a binary message, got a text one")
+        return message["bytes"]  # type: ignore[no-any-return]
+
+    async def receive_json(self) -> Any:
+        """The next message parsed as JSON."""
+        message = await self.receive()
+        return jsonlib.loads(message.get("text") or message.get("bytes") or b"")
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close from the client side."""
+        if not self._closed_by_client:
+            self._closed_by_client = True
+            await self.send({"type": "websocket.disconnect", "code": code, "reason": reason})

@@ -1,0 +1,221 @@
+"""``WebSocket``: the connection's state machine over ASGI's websocket messages."""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import json
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from microasgi import _extensions
+from microasgi._types import Message, Receive, Scope, Send
+from microasgi.datastructures import HeadersArg, encode_headers
+from microasgi.requests import HTTPConnection
+
+if TYPE_CHECKING:
+    from microasgi.responses import Response
+
+
+class WebSocketDisconnect(Exception):
+    """The connection is over: the client left, or it was closed."""
+
+    def __init__(self, code: int = 1000, reason: str | None = None) -> None:
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason or ""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, reason={self.reason!r})"
+
+
+class WebSocketState(enum.Enum):
+    """Where a connection is in its life."""
+
+    CONNECTING = 0
+    CONNECTED = 1
+    CLOSED = 2
+    DENIED = 3
+
+
+class WebSocket(HTTPConnection):
+    """A WebSocket connection: accept or deny it, then exchange messages."""
+
+    __slots__ = ("_close_code", "_connect_received", "_receive", "_send", "state_")
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            raise ValueError(f"WebSocket needs a websocket scope, not {scope['type']!r}")
+        super().__init__(scope)
+        self._receive = receive
+        self._send = send
+        self._connect_received = False
+        self._close_code: int | None = None  # set once the client or we closed
+        self.state_ = WebSocketState.CONNECTING
+
+    @property
+    def subprotocols(self) -> list[str]:
+        """The subprotocols the client offered, in its order of preference."""
+        return list(self.scope.get("subprotocols", ()))
+
+    @property
+    def connection_state(self) -> WebSocketState:
+        """Where this connection is: connecting, connected, closed or denied."""
+        return self.state_
+
+    async def _await_connect(self) -> None:
+        if not self._connect_received:
+            message = await self._receive()
+            self._connect_received = True
+            if message["type"] == "websocket.disconnect":
+                self._disconnected(message)
+            if message["type"] != "websocket.connect":
+                raise RuntimeError(f"expected websocket.connect, got {message['type']!r}")
+
+    def _disconnected(self, message: Message) -> None:
+        self.state_ = WebSocketState.CLOSED
+        self._close_code = int(message.get("code", 1005))
+        raise WebSocketDisconnect(self._close_code, message.get("reason"))
+
+    async def accept(
+        self, subprotocol: str | None = None, headers: HeadersArg | None = None
+    ) -> None:
+        """Complete the handshake, choosing ``subprotocol`` among those offered."""
+        raw = encode_headers(headers)
+        if self.state_ is not WebSocketState.CONNECTING:
+            raise RuntimeError(f"cannot accept a connection that is {self.state_.name.lower()}")
+        await self._await_connect()
+        message: Message = {"type": "websocket.accept", "subprotocol": subprotocol}
+        if raw:
+            message["headers"] = raw
+        await self._send(message)
+        self.state_ = WebSocketState.CONNECTED
+
+    async def deny(self, response: Response) -> None:
+        """Refuse the handshake with ``response`` where the server can, else a plain close."""
+        if self.state_ is not WebSocketState.CONNECTING:
+            raise RuntimeError("deny() must come before accept()")
+        await self._await_connect()
+        if _extensions.supports(self.scope, _extensions.WEBSOCKET_HTTP_RESPONSE):
+            await self._send(
+                {
+                    "type": "websocket.http.response.start",
+                    "status": response.status_code,
+                    "headers": response.raw_headers(),
+                }
+            )
+            # One body message with all of it: granian refuses a chunked denial body.
+            await self._send(
+                {"type": "websocket.http.response.body", "body": response.body, "more_body": False}
+            )
+        else:
+            await self._send({"type": "websocket.close", "code": 1008, "reason": ""})
+        self.state_ = WebSocketState.DENIED
+        self._close_code = 1008
+
+    async def receive(self) -> Message:
+        """The next raw message: ``websocket.receive`` (raises on disconnect)."""
+        if self.state_ is WebSocketState.CONNECTING:
+            raise RuntimeError("accept() the connection before receiving")
+        if self.state_ is not WebSocketState.CONNECTED:
+            raise WebSocketDisconnect(self._close_code or 1000)
+        message = await self._receive()
+        if message["type"] == "websocket.disconnect":
+            self._disconnected(message)
+        return message
+
+    async def _refuse(self, code: int, reason: str) -> NoReturn:
+        await self.close(code, reason)
+        raise WebSocketDisconnect(code, reason)
+
+    async def receive_text(self) -> str:
+        """The next text message (a binary one closes the connection with 1003)."""
+        message = await self.receive()
+        text = message.get("text")
+        if not isinstance(text, str):
+            await self._refuse(1003, "expected a text message")
+        return text
+
+    async def receive_bytes(self) -> bytes:
+        """The next binary message (a text one closes the connection with 1003)."""
+        message = await self.receive()
+        data = message.get("bytes")
+        if not isinstance(data, bytes):
+            await self._refuse(1003, "expected a binary message")
+        return data
+
+    async def receive_json(self) -> Any:
+        """The next message parsed as JSON (invalid JSON closes with 1007)."""
+        message = await self.receive()
+        data = message.get("text")
+        if data is None:
+            data = message.get("bytes") or b""
+        try:
+            return json.loads(data)
+        except (ValueError, RecursionError):
+            await self._refuse(1007, "invalid JSON")
+
+    async def iter_text(self) -> AsyncIterator[str]:
+        """Yield text messages until the client disconnects."""
+        try:
+            while True:
+                yield await self.receive_text()
+        except WebSocketDisconnect:
+            pass
+
+    async def iter_bytes(self) -> AsyncIterator[bytes]:
+        """Yield binary messages until the client disconnects."""
+        try:
+            while True:
+                yield await self.receive_bytes()
+        except WebSocketDisconnect:
+            pass
+
+    async def iter_json(self) -> AsyncIterator[Any]:
+        """Yield JSON messages until the client disconnects."""
+        try:
+            while True:
+                yield await self.receive_json()
+        except WebSocketDisconnect:
+            pass
+
+    async def _send_message(self, message: Message) -> None:
+        if self.state_ is not WebSocketState.CONNECTED:
+            if self.state_ is WebSocketState.CONNECTING:
+                raise RuntimeError("accept() the connection before sending")
+            raise WebSocketDisconnect(self._close_code or 1000)
+        try:
+            await self._send(message)
+        except OSError:  # ASGI 2.4 servers raise once the client is gone
+            self.state_ = WebSocketState.CLOSED
+            self._close_code = 1006
+            raise WebSocketDisconnect(1006) from None
+
+    async def send_text(self, data: str) -> None:
+        """Send a text message."""
+        await self._send_message({"type": "websocket.send", "text": data})
+
+    async def send_bytes(self, data: bytes) -> None:
+        """Send a binary message."""
+        await self._send_message({"type": "websocket.send", "bytes": data})
+
+    async def send_json(self, data: Any, mode: str = "text") -> None:
+        """Send ``data`` as JSON, in a text (default) or binary message."""
+        from microasgi.responses import json_dumps
+
+        encoded = json_dumps(data)
+        if mode == "binary":
+            await self.send_bytes(encoded)
+        else:
+            await self.send_text(encoded.decode("utf-8"))
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the connection (before accept: the server answers 403)."""
+        if self.state_ in (WebSocketState.CLOSED, WebSocketState.DENIED):
+            return
+        if self.state_ is WebSocketState.CONNECTING:
+            await self._await_connect()
+        self.state_ = WebSocketState.CLOSED
+        self._close_code = code
+        with contextlib.suppress(OSError):  # the client already left
+            await self._send({"type": "websocket.close", "code": code, "reason": reason})

@@ -1,0 +1,41 @@
+"""The project's gate: ``nox`` runs every default session; ``nox -s bench`` benchmarks."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["tests", "tests_stdlib_json", "lint", "typecheck"]
+
+PACKAGE = "microasgi"
+
+
+@nox.session(python="3.11")
+def tests(session: nox.Session) -> None:
+    """Run the test suite on asyncio and trio (with orjson)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-m", "not interop", *session.posargs)
+
+
+@nox.session(python="3.10")
+def tests_stdlib_json(session: nox.Session) -> None:
+    """Run the suite on the oldest Python, without orjson (the stdlib JSON path)."""
+    session.install("-e", ".[test]")
+    session.run("uv", "pip", "uninstall", "orjson", external=True)
+    session.run("pytest", "-m", "not interop", "-q", *session.posargs)
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """Check style and formatting with ruff."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python="3.11")
+def typecheck(session: nox.Session) -> None:
+    """Type-check the package with mypy --strict."""
+    session.install("-e", ".[test]", "mypy")
+    session.run("mypy", "--strict", PACKAGE)
