@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
+
+import anyio
+import anyio.to_thread
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
 
 from microasgi._types import RawHeaders
 
@@ -88,3 +93,89 @@ def encode_header(name: str, value: str) -> tuple[bytes, bytes]:
 def encode_headers(headers: HeadersArg | None) -> RawHeaders:
     """Encode a mapping or iterable of pairs into ASGI's ``[(bytes, bytes)]``."""
     return [encode_header(name, value) for name, value in header_items(headers)]
+
+
+class UploadFile:
+    """An uploaded file: kept in memory up to ``spool_threshold`` bytes, then on disk.
+
+    Once the data is on disk every file operation runs in a worker thread, so a large
+    upload never blocks the event loop.
+    """
+
+    __slots__ = ("_spool_threshold", "content_type", "file", "filename", "headers", "size")
+
+    def __init__(
+        self,
+        filename: str | None = None,
+        *,
+        headers: CIMultiDictProxy[str] | None = None,
+        content_type: str | None = None,
+        spool_threshold: int = DEFAULT_LIMITS.spool_threshold,
+    ) -> None:
+        self.filename = filename
+        self.headers: CIMultiDictProxy[str] = (
+            CIMultiDictProxy(CIMultiDict()) if headers is None else headers
+        )
+        self.content_type = (
+            self.headers.get("content-type") if content_type is None else content_type
+        )
+        self.size = 0
+        self._spool_threshold = spool_threshold
+        self.file = tempfile.SpooledTemporaryFile(max_size=spool_threshold)  # noqa: SIM115
+
+    @property
+    def _in_memory(self) -> bool:
+        """Whether the data is still held in memory (not yet spooled to disk)."""
+        return not getattr(self.file, "_rolled", True)
+
+    async def write(self, data: bytes) -> None:
+        """Append ``data``; the write that crosses ``spool_threshold`` spools to disk."""
+        if self._in_memory and self.file.tell() + len(data) <= self._spool_threshold:
+            self.file.write(data)
+        else:
+            await anyio.to_thread.run_sync(self._write_spooled, data)
+        self.size += len(data)
+
+    def _write_spooled(self, data: bytes) -> None:
+        self.file.write(data)
+        # SpooledTemporaryFile(max_size=0) would never roll over on its own.
+        self.file.rollover()
+
+    async def read(self, size: int = -1) -> bytes:
+        """Read up to ``size`` bytes (everything left when negative)."""
+        if self._in_memory:
+            return self.file.read(size)
+        return await anyio.to_thread.run_sync(self.file.read, size)
+
+    async def seek(self, offset: int, whence: int = 0) -> int:
+        """Move the file position, as ``io.IOBase.seek`` does; returns the new position."""
+        if self._in_memory:
+            return self.file.seek(offset, whence)
+        return await anyio.to_thread.run_sync(self.file.seek, offset, whence)
+
+    async def close(self) -> None:
+        """Close the file, releasing its memory or its temporary file on disk."""
+        if self.file.closed:
+            return
+        if self._in_memory:
+            self.file.close()
+            return
+        # Shielded: a cancelled request must still release its temporary file.
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self.file.close)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(filename={self.filename!r}, size={self.size!r}, "
+            f"content_type={self.content_type!r})"
+        )
+
+
+class FormData(MultiDict[str | UploadFile]):
+    """A parsed form: a ``MultiDict`` of field values and ``UploadFile``s, in arrival order."""
+
+    async def close(self) -> None:
+        """Close every ``UploadFile`` in the form."""
+        for value in self.values():
+            if isinstance(value, UploadFile):
+                await value.close()

@@ -1,0 +1,373 @@
+"""Streaming parsers for urlencoded and multipart/form-data bodies, with limits.
+
+Both parsers consume the body chunk by chunk and check every limit before they keep
+data, so a hostile body costs at most one limit's worth of memory (plus one window).
+
+Failure modes, all as ``HTTPException``:
+
+- 413: a field value (``max_part_size``), a file (``max_file_size``) or one part's
+  headers (``max_part_header_size``) is too large.
+- 400: too many fields (``max_form_fields``) or files (``max_form_files``), or the
+  multipart body is malformed (bad or missing boundary, truncated, bad part headers,
+  a part without a ``Content-Disposition`` name).
+
+Sizes are counted in bytes after decoding: an urlencoded value's percent-decoded bytes
+(its name is held to the same bound), a multipart field's body, a file's body, and one
+part's header lines as ``name: value\r\n`` (the blank line after them not counted).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import AsyncIterable, Iterator
+from urllib.parse import unquote, unquote_to_bytes
+
+import anyio
+from multidict import CIMultiDict, CIMultiDictProxy
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from microasgi.datastructures import FormData, Limits, UploadFile
+from microasgi.exceptions import HTTPException
+
+__all__ = ["parse_form"]
+
+# One parser step handles at most this much input, whatever size the server's chunks
+# are, so the work done before a limit is checked stays bounded.
+_WINDOW = 64 * 1024
+
+# A percent-encoded byte takes three input bytes: past this multiple of the limit no
+# encoding can bring a value back under it.
+_MAX_ENCODING_RATIO = 3
+
+# Printable ASCII, not ending in a space (RFC 2046 is stricter; real clients comply).
+_BOUNDARY = re.compile(rb"[\x20-\x7e]{0,255}[\x21-\x7e]")
+
+_PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
+_QUOTED_PAIR = re.compile(r'\\([\\"])')
+# How the HTML standard escapes these three characters in multipart names and filenames.
+_HTML_ESCAPES = re.compile(r"%(22|0D|0A)", re.IGNORECASE)
+_HTML_UNESCAPED = {"22": '"', "0d": "\r", "0a": "\n"}
+
+
+async def parse_form(content_type: str, stream: AsyncIterable[bytes], limits: Limits) -> FormData:
+    """Parse a form body from ``stream`` by its Content-Type; other types give an empty form."""
+    mime = content_type.partition(";")[0].strip().lower()
+    if mime == "application/x-www-form-urlencoded":
+        return await _parse_urlencoded(stream, limits)
+    if mime == "multipart/form-data":
+        return await _MultipartReader(_boundary(content_type), limits).parse(stream)
+    return FormData()
+
+
+def _windows(chunk: bytes) -> Iterator[bytes]:
+    if len(chunk) <= _WINDOW:
+        yield chunk
+        return
+    for start in range(0, len(chunk), _WINDOW):
+        yield chunk[start : start + _WINDOW]
+
+
+def _too_many(what: str, limit: int) -> HTTPException:
+    return HTTPException(400, f"Too many {what} in the form (the limit is {limit}).")
+
+
+def _too_large(what: str, limit: int) -> HTTPException:
+    return HTTPException(413, f"A form {what} is larger than the limit of {limit} bytes.")
+
+
+# --- application/x-www-form-urlencoded ---------------------------------------------
+
+
+async def _parse_urlencoded(stream: AsyncIterable[bytes], limits: Limits) -> FormData:
+    parser = _UrlencodedParser(limits)
+    async for chunk in stream:
+        for window in _windows(chunk):
+            parser.feed(window)
+    return FormData(parser.finish())
+
+
+def _unquote_plus(raw: bytes) -> bytes:
+    raw = raw.replace(b"+", b" ")
+    # unquote_to_bytes keeps an invalid escape such as "%zz" as it is, like parse_qsl.
+    return unquote_to_bytes(raw) if b"%" in raw else raw
+
+
+class _UrlencodedParser:
+    """Split complete ``name=value`` pairs off each chunk; hold back only the last one."""
+
+    __slots__ = ("_items", "_max_fields", "_max_raw", "_max_size", "_pending")
+
+    def __init__(self, limits: Limits) -> None:
+        self._items: list[tuple[str, str]] = []
+        self._pending = bytearray()
+        self._max_fields = limits.max_form_fields
+        self._max_size = limits.max_part_size
+        self._max_raw = limits.max_part_size * _MAX_ENCODING_RATIO
+
+    def feed(self, data: bytes) -> None:
+        """Parse the pairs that ``data`` completes."""
+        segments = data.split(b"&")
+        if len(segments) == 1:
+            self._pending += data
+        else:
+            last = segments.pop()
+            if self._pending:
+                self._pending += segments[0]
+                segments[0] = bytes(self._pending)
+            for segment in segments:
+                if segment:
+                    self._add(segment)
+            self._pending = bytearray(last)
+        if len(self._pending) > self._max_raw:
+            self._check_pending()
+
+    def finish(self) -> list[tuple[str, str]]:
+        """Parse the last pair and return every pair in order."""
+        if self._pending:
+            self._add(bytes(self._pending))
+            self._pending = bytearray()
+        return self._items
+
+    def _check_pending(self) -> None:
+        # The pair is still arriving: refuse it as soon as its name or value is
+        # certainly too large, rather than buffer it to its end.
+        pending = self._pending
+        equals = pending.find(b"=", 0, self._max_raw + 1)
+        if equals == -1 or len(pending) - equals - 1 > self._max_raw:
+            raise _too_large("field", self._max_size)
+
+    def _add(self, segment: bytes) -> None:
+        if len(self._items) >= self._max_fields:
+            raise _too_many("fields", self._max_fields)
+        name, _, value = segment.partition(b"=")
+        name = _unquote_plus(name)
+        value = _unquote_plus(value)
+        if len(value) > self._max_size or len(name) > self._max_size:
+            raise _too_large("field", self._max_size)
+        self._items.append((name.decode("utf-8", "replace"), value.decode("utf-8", "replace")))
+
+
+# --- multipart/form-data ------------------------------------------------------------
+
+
+def _boundary(content_type: str) -> bytes:
+    try:
+        _, options = parse_options_header(content_type)
+    except UnicodeEncodeError:
+        options = {}
+    boundary = options.get(b"boundary")
+    if boundary is None or _BOUNDARY.fullmatch(boundary) is None:
+        raise HTTPException(400, "Missing or invalid multipart boundary.")
+    return boundary
+
+
+def _decode_header(raw: bytes) -> str:
+    # Browsers send names and filenames as raw UTF-8; latin-1 keeps anything else intact.
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _unquote_param(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = _QUOTED_PAIR.sub(r"\1", value[1:-1])
+    return _HTML_ESCAPES.sub(lambda m: _HTML_UNESCAPED[m.group(1).lower()], value)
+
+
+def _parse_disposition(value: str) -> dict[str, str]:
+    """Parameters of a Content-Disposition value; ``filename*`` (RFC 5987) beats ``filename``."""
+    plain: dict[str, str] = {}
+    extended: dict[str, str] = {}
+    semicolon = value.find(";")
+    for match in _PARAM.finditer(value, len(value) if semicolon == -1 else semicolon):
+        key = match.group(1).lower()
+        raw = match.group(2).strip()
+        if not key.endswith("*"):
+            plain[key] = _unquote_param(raw)
+            continue
+        charset, _, rest = raw.partition("'")
+        _, quote, encoded = rest.partition("'")
+        if not quote:
+            continue
+        try:
+            extended[key[:-1]] = unquote(encoded, encoding=charset or "utf-8", errors="replace")
+        except LookupError:
+            continue
+    plain.update(extended)
+    return plain
+
+
+def _decode_text(value: bytes, charset: str) -> str:
+    try:
+        return value.decode(charset, "replace")
+    except (LookupError, UnicodeError):  # unknown, or not a text encoding (rot13, idna)
+        return value.decode("utf-8", "replace")
+
+
+class _MultipartReader:
+    """Drive python-multipart's callback parser, keeping fields and writing files."""
+
+    def __init__(self, boundary: bytes, limits: Limits) -> None:
+        self._limits = limits
+        self._parser = MultipartParser(
+            boundary,
+            {
+                "on_part_begin": self._on_part_begin,
+                "on_header_field": self._on_header_field,
+                "on_header_value": self._on_header_value,
+                "on_header_end": self._on_header_end,
+                "on_headers_finished": self._on_headers_finished,
+                "on_part_data": self._on_part_data,
+                "on_part_end": self._on_part_end,
+                "on_end": self._on_end,
+            },
+            **_PARSER_HEADER_LIMITS,
+        )
+        self._items: list[tuple[str, bytes | UploadFile]] = []
+        self._files: list[UploadFile] = []
+        self._fields = 0
+        # Callbacks are synchronous: file data waits here until the chunk is parsed.
+        self._writes: list[tuple[UploadFile, bytes]] = []
+        self._done = False
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._header_field = bytearray()
+        self._header_value = bytearray()
+        self._header_size = 0
+        self._name = ""
+        self._file: UploadFile | None = None
+        self._chunks: list[bytes] = []
+        self._size = 0
+
+    async def parse(self, stream: AsyncIterable[bytes]) -> FormData:
+        """Consume ``stream`` and return the form; on any error close every file."""
+        try:
+            try:
+                async for chunk in stream:
+                    for window in _windows(chunk):
+                        self._parser.write(window)
+                        if self._writes:
+                            await self._flush()
+                self._parser.finalize()
+            except FormParserError as exc:
+                raise HTTPException(400, "Malformed multipart body.") from exc
+            if not self._done:
+                raise HTTPException(400, "Truncated multipart body.")
+            for upload in self._files:
+                await upload.seek(0)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                for upload in self._files:
+                    await upload.close()
+            raise
+        return self._form()
+
+    def _form(self) -> FormData:
+        charset = "utf-8"
+        for name, value in self._items:
+            if name == "_charset_" and isinstance(value, bytes):
+                charset = value.decode("latin-1").strip()
+                break
+        return FormData(
+            (name, _decode_text(value, charset) if isinstance(value, bytes) else value)
+            for name, value in self._items
+        )
+
+    async def _flush(self) -> None:
+        writes, self._writes = self._writes, []
+        start = 0
+        while start < len(writes):
+            upload = writes[start][0]
+            end = start + 1
+            while end < len(writes) and writes[end][0] is upload:
+                end += 1
+            await upload.write(b"".join(data for _, data in writes[start:end]))
+            start = end
+
+    def _count_header(self, size: int) -> None:
+        self._header_size += size
+        if self._header_size > self._limits.max_part_header_size:
+            raise _too_large("part's headers", self._limits.max_part_header_size)
+
+    def _on_part_begin(self) -> None:
+        self._headers = []
+        self._header_size = 0
+        self._file = None
+        self._chunks = []
+        self._size = 0
+
+    def _on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._count_header(end - start)
+        self._header_field += data[start:end]
+
+    def _on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._count_header(end - start)
+        self._header_value += data[start:end]
+
+    def _on_header_end(self) -> None:
+        # Counted as the line "name: value\r\n" would be, so the limit reads as raw bytes.
+        self._count_header(4)
+        self._headers.append((bytes(self._header_field), bytes(self._header_value)))
+        self._header_field = bytearray()
+        self._header_value = bytearray()
+
+    def _on_headers_finished(self) -> None:
+        headers: CIMultiDict[str] = CIMultiDict(
+            (_decode_header(name), _decode_header(value)) for name, value in self._headers
+        )
+        disposition = headers.get("content-disposition")
+        params = {} if disposition is None else _parse_disposition(disposition)
+        name = params.get("name")
+        if name is None:
+            raise HTTPException(400, "A multipart part has no Content-Disposition name.")
+        self._name = name
+        limits = self._limits
+        filename = params.get("filename")
+        if filename is None:
+            self._fields += 1
+            if self._fields > limits.max_form_fields:
+                raise _too_many("fields", limits.max_form_fields)
+            return
+        if len(self._files) >= limits.max_form_files:
+            raise _too_many("files", limits.max_form_files)
+        upload = UploadFile(
+            filename, headers=CIMultiDictProxy(headers), spool_threshold=limits.spool_threshold
+        )
+        self._files.append(upload)
+        self._items.append((name, upload))
+        self._file = upload
+
+    def _on_part_data(self, data: bytes, start: int, end: int) -> None:
+        self._size += end - start
+        if self._file is not None:
+            if self._size > self._limits.max_file_size:
+                raise _too_large("file", self._limits.max_file_size)
+            self._writes.append((self._file, data[start:end]))
+        else:
+            if self._size > self._limits.max_part_size:
+                raise _too_large("field", self._limits.max_part_size)
+            self._chunks.append(data[start:end])
+
+    def _on_part_end(self) -> None:
+        if self._file is None:
+            self._items.append((self._name, b"".join(self._chunks)))
+            self._chunks = []
+
+    def _on_end(self) -> None:
+        self._done = True
+
+
+def _parser_header_limits() -> dict[str, int]:
+    # Recent python-multipart bounds each header line and the header count of a part on
+    # its own (as a parse error). Our one limit on a part's headers is the documented
+    # one and bounds both, so lift the library's out of its way.
+    parameters = inspect.signature(MultipartParser.__init__).parameters
+    if "max_header_size" not in parameters:
+        return {}
+    return {"max_header_size": 2**62, "max_header_count": 2**62}
+
+
+_PARSER_HEADER_LIMITS = _parser_header_limits()
