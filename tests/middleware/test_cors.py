@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import gzip
 import re
 from typing import Any
 
 import pytest
 
+from microasgi import App, PlainTextResponse, Request, WebSocket
 from microasgi._types import Message, Receive, Scope, Send
 from microasgi.middleware.cors import CORSMiddleware
+from microasgi.middleware.gzip import GZipMiddleware
+from microasgi.testing import TestClient
 
 from ._asgi import (
     assert_passes_through,
@@ -266,3 +270,119 @@ def test_bad_configuration_fails_at_construction(
 ) -> None:
     with pytest.raises(error):
         cors(**options)
+
+
+# --- as a user writes it: App + add_middleware + TestClient ---
+
+
+def api(**options: Any) -> App:
+    """A small app with GET/PUT items, an error route, and CORS configured by ``options``."""
+    app = App()
+
+    @app.route("/items", methods=["GET", "PUT"])
+    async def items(request: Request) -> Any:
+        return {"items": [1, 2]}
+
+    @app.get("/vary")
+    async def vary(request: Request) -> Any:
+        return PlainTextResponse("per language", headers={"Vary": "Accept-Language"})
+
+    @app.get("/boom")
+    async def boom(request: Request) -> Any:
+        raise RuntimeError("boom")
+
+    app.add_middleware(CORSMiddleware, **options)
+    return app
+
+
+async def test_app_preflight_allowed_then_actual_request() -> None:
+    app = api(allow_origins=[FRONT], allow_methods=["GET", "PUT"], allow_headers=["x-token"])
+    async with TestClient(app) as client:
+        pre = await client.options(
+            "/items",
+            headers={
+                "Origin": FRONT,
+                "Access-Control-Request-Method": "PUT",
+                "Access-Control-Request-Headers": "Content-Type, X-Token",
+            },
+        )
+        assert pre.status_code == 200
+        assert pre.headers["access-control-allow-origin"] == FRONT
+        assert pre.headers["access-control-allow-methods"] == "GET, PUT"
+        assert pre.headers["access-control-max-age"] == "600"
+        r = await client.put("/items", json={}, headers={"Origin": FRONT})
+    assert r.json() == {"items": [1, 2]}
+    assert r.headers["access-control-allow-origin"] == FRONT
+    assert r.headers.getall("vary") == ["Origin"]
+
+
+async def test_app_preflight_refused_never_reaches_the_route() -> None:
+    app = api(allow_origins=[FRONT])
+    async with TestClient(app) as client:
+        r = await client.options(
+            "/items", headers={"Origin": FRONT, "Access-Control-Request-Method": "PUT"}
+        )
+    assert r.status_code == 400
+    assert r.text == "Disallowed CORS method"
+    assert "access-control-allow-origin" not in r.headers
+
+
+async def test_app_credentials_echo_the_origin() -> None:
+    app = api(allow_origins=["*"], allow_credentials=True, expose_headers=["x-total"])
+    async with TestClient(app) as client:
+        r = await client.get("/items", headers={"Origin": "http://localhost:5173"})
+    assert r.headers["access-control-allow-origin"] == "http://localhost:5173"
+    assert r.headers["access-control-allow-credentials"] == "true"
+    assert r.headers["access-control-expose-headers"] == "x-total"
+
+
+async def test_app_regex_matches_the_whole_origin() -> None:
+    app = api(allow_origin_regex=r"https://(www|app)\.example\.com")
+    async with TestClient(app) as client:
+        good = await client.get("/items", headers={"Origin": "https://app.example.com"})
+        bad = await client.get("/items", headers={"Origin": "https://app.example.com.evil"})
+    assert good.headers["access-control-allow-origin"] == "https://app.example.com"
+    assert "access-control-allow-origin" not in bad.headers
+
+
+async def test_app_vary_merges_with_the_handlers_and_gzips() -> None:
+    app = api(allow_origins=[FRONT])
+    app.add_middleware(GZipMiddleware, minimum_size=1)
+    async with TestClient(app) as client:
+        r = await client.get("/vary", headers={"Origin": FRONT, "Accept-Encoding": "gzip"})
+    assert r.headers.getall("vary") == ["Accept-Language, Origin, Accept-Encoding"]
+    assert gzip.decompress(r.content) == b"per language"
+
+
+async def test_app_errors_keep_cors_headers_so_the_browser_sees_them() -> None:
+    app = api(allow_origins=[FRONT])
+    async with TestClient(app) as client:
+        missing = await client.get("/nowhere", headers={"Origin": FRONT})
+        failed = await client.get("/boom", headers={"Origin": FRONT})
+    assert missing.status_code == 404
+    assert failed.status_code == 500
+    for r in (missing, failed):
+        assert r.headers["access-control-allow-origin"] == FRONT
+
+
+async def test_app_options_without_preflight_headers_is_the_routers() -> None:
+    async with TestClient(api(allow_origins=[FRONT])) as client:
+        r = await client.options("/items", headers={"Origin": FRONT})
+    assert r.status_code == 204
+    assert set(r.headers["allow"].replace(" ", "").split(",")) >= {"GET", "PUT"}
+    assert r.headers["access-control-allow-origin"] == FRONT
+
+
+async def test_app_websocket_is_not_checked_by_cors() -> None:
+    app = api(allow_origins=[FRONT])
+
+    @app.websocket("/ws")
+    async def echo_origin(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(websocket.headers.get("origin", ""))
+
+    async with (
+        TestClient(app) as client,
+        client.websocket_connect("/ws", headers={"Origin": "https://elsewhere.example"}) as ws,
+    ):
+        assert await ws.receive_text() == "https://elsewhere.example"

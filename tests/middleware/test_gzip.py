@@ -5,13 +5,15 @@ from __future__ import annotations
 import gzip
 import os
 import zlib
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import pytest
 
+from microasgi import App, Request, StreamingResponse
 from microasgi._types import Receive, Scope, Send
 from microasgi.middleware.gzip import GZipMiddleware, accepts_gzip
+from microasgi.testing import TestClient
 
 from ._asgi import (
     assert_passes_through,
@@ -339,3 +341,66 @@ async def test_non_http_scopes_pass_through() -> None:
 def test_bad_configuration_fails_at_construction(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=next(iter(options))):
         GZipMiddleware(responder(), **options)
+
+
+# --- as a user writes it: App + add_middleware + TestClient ---
+
+MINIMUM = 500
+LINES = [f"line {i}\n" for i in range(2000)]
+
+
+def site() -> App:
+    """An app with a text route of any length and a streaming route, behind GZip."""
+    app = App()
+
+    @app.get("/text/{size:int}")
+    async def text(request: Request, size: int) -> Any:
+        return "x" * size
+
+    @app.get("/lines")
+    async def lines(request: Request) -> Any:
+        async def produce() -> AsyncIterator[str]:
+            for line in LINES:
+                yield line
+
+        return StreamingResponse(produce(), media_type="text/plain")
+
+    app.add_middleware(GZipMiddleware, minimum_size=MINIMUM)
+    return app
+
+
+async def test_app_compresses_from_minimum_size_on() -> None:
+    async with TestClient(site()) as client:
+        under = await client.get(f"/text/{MINIMUM - 1}", headers={"Accept-Encoding": "gzip"})
+        at = await client.get(f"/text/{MINIMUM}", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in under.headers
+    assert under.text == "x" * (MINIMUM - 1)
+    assert at.headers["content-encoding"] == "gzip"
+    assert at.headers["content-length"] == str(len(at.content))
+    assert gzip.decompress(at.content) == b"x" * MINIMUM
+
+
+async def test_app_streaming_response_is_compressed_and_decompresses_to_the_original() -> None:
+    async with TestClient(site()) as client:
+        r = await client.get("/lines", headers={"Accept-Encoding": "br, gzip"})
+    assert r.headers["content-encoding"] == "gzip"
+    assert "content-length" not in r.headers
+    assert gzip.decompress(r.content).decode() == "".join(LINES)
+
+
+@pytest.mark.parametrize("accept", [None, "gzip;q=0", "identity"])
+async def test_app_client_refusing_gzip_gets_identity(accept: str | None) -> None:
+    headers = {"Accept-Encoding": accept} if accept else {}
+    async with TestClient(site()) as client:
+        r = await client.get("/lines", headers=headers)
+    assert "content-encoding" not in r.headers
+    assert r.text == "".join(LINES)
+    assert r.headers["vary"] == "Accept-Encoding"
+
+
+async def test_app_head_has_no_body_and_is_not_compressed() -> None:
+    async with TestClient(site()) as client:
+        r = await client.head("/text/4000", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200
+    assert r.content == b""
+    assert "content-encoding" not in r.headers
