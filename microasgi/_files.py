@@ -355,14 +355,15 @@ class FilePlan:
 def plan_file_response(
     headers: Mapping[str, str], *, method: str, size: int, etag: str, last_modified: int
 ) -> FilePlan:
-    """Decide between 200, 206, 304, 412 and 416 for a GET or HEAD of a file."""
+    """Decide between 200, 206, 304, 412 and 416 for a request for a file."""
     precondition = evaluate_preconditions(
         headers, etag=etag, last_modified=last_modified, method=method
     )
     if precondition is not None:
         return FilePlan(precondition)
     range_value = headers.get("range")
-    if range_value is None or method not in ("GET", "HEAD"):
+    # GET is the only method with range handling (RFC 9110 14.2): a HEAD gets the 200's head.
+    if range_value is None or method != "GET":
         return FilePlan(200)
     if_range = headers.get("if-range")
     if if_range is not None and not if_range_holds(

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.cookies
 import json
+import os
+import secrets
+import stat
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from datetime import datetime, timezone
 from email.utils import format_datetime
@@ -13,8 +17,10 @@ from urllib.parse import quote
 import anyio
 from multidict import CIMultiDict
 
+from microasgi import _files
 from microasgi._concurrency import iterate_in_thread, run_callable
-from microasgi._types import RawHeaders, Receive, Scope, Send
+from microasgi._extensions import PATHSEND, supports
+from microasgi._types import Message, RawHeaders, Receive, Scope, Send
 from microasgi.datastructures import HeadersArg, encode_header, encode_headers
 from microasgi.requests import wants_trailers
 
@@ -386,3 +392,251 @@ def to_response(value: Any) -> Response:
             raise TypeError("return a Response alone: set its status_code and headers on it")
         return _from_body(value[0], value[1], value[2] if len(value) == 3 else None)
     return _from_body(value, None, None)
+
+
+class _ClientGone(Exception):
+    """The server's ``send`` raised OSError (ASGI 2.4): the client disconnected."""
+
+
+class FileResponse(Response):
+    """A file from disk, with validators, conditional requests, byte ranges and pathsend."""
+
+    chunk_size = 64 * 1024
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        status_code: int = 200,
+        headers: HeadersArg | None = None,
+        media_type: str | None = None,
+        background: Background | None = None,
+        filename: str | None = None,
+        content_disposition_type: str = "attachment",
+        method: str | None = None,
+        stat_result: os.stat_result | None = None,
+        chunk_size: int = 64 * 1024,
+    ) -> None:
+        self.path = path
+        # pathsend wants an absolute path; resolved now, against the cwd open() would use.
+        self._abspath = os.path.abspath(path)
+        self.status_code = status_code
+        self.filename = filename
+        self.media_type = media_type or _files.guess_media_type(filename or path)
+        self.background = background
+        self.method = method
+        self.stat_result = stat_result
+        self.chunk_size = chunk_size
+        self.body = b""
+        raw = encode_headers(headers)
+        names = {name for name, _ in raw}
+        content_type = self._content_type()
+        if content_type is not None and b"content-type" not in names:
+            raw.append((b"content-type", content_type.encode("latin-1")))
+        if b"accept-ranges" not in names:
+            raw.append((b"accept-ranges", b"bytes"))
+        if filename is not None and b"content-disposition" not in names:
+            disposition = _files.content_disposition(filename, content_disposition_type)
+            raw.append((b"content-disposition", disposition.encode("latin-1")))
+        self._raw = raw
+        self._headers = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Stat the file, answer 200/206/304/412/416, and send the bytes asked for, if any."""
+        if scope["type"] != "http":
+            raise RuntimeError(f"FileResponse answers http scopes, not {scope['type']!r}")
+        method = (self.method or scope.get("method", "GET")).upper()
+        stat_result = self.stat_result if self.stat_result is not None else await self._stat()
+        size = stat_result.st_size
+        raw, etag, last_modified = self._validated_headers(stat_result)
+        plan = _files.FilePlan(self.status_code)
+        if self.status_code == 200 and method in ("GET", "HEAD"):
+            plan = _files.plan_file_response(
+                _files.request_headers(scope.get("headers", ())),
+                method=method,
+                size=size,
+                etag=etag,
+                last_modified=last_modified,
+            )
+        status = plan.status_code
+        ranges: list[_files.ByteRange] = []  # the spans of the file the body carries
+        parts = None
+        if status in (304, 412, 416):
+            raw = [(name, value) for name, value in raw if not _is_content_header(name)]
+            if status == 416:
+                raw.append((b"content-range", f"bytes */{size}".encode("latin-1")))
+            if status != 304:
+                raw.append((b"content-length", b"0"))
+        elif plan.ranges is None:
+            raw.append((b"content-length", str(size).encode("latin-1")))
+            ranges = [(0, size)] if size else []
+        else:
+            raw, parts = self._ranged(raw, plan.ranges, size)
+            ranges = plan.ranges
+        start = {"type": "http.response.start", "status": status, "headers": raw}
+        if method == "HEAD" or not ranges:
+            await send(start)
+            await send({"type": "http.response.body", "body": b""})
+        elif status == 200 and supports(scope, PATHSEND):
+            # The server reads the file itself, the fastest way there is (sendfile).
+            await send(start)
+            await send({"type": "http.response.pathsend", "path": self._abspath})
+        else:
+            await self._stream(scope, receive, send, start, ranges, parts)
+        if self.background is not None:
+            await run_callable(self.background)
+
+    async def _stat(self) -> os.stat_result:
+        try:
+            stat_result = await anyio.to_thread.run_sync(os.stat, self.path)
+        except FileNotFoundError:
+            raise RuntimeError(f"File at path {self.path} does not exist.") from None
+        if not stat.S_ISREG(stat_result.st_mode):
+            raise RuntimeError(f"File at path {self.path} is not a file.")
+        return stat_result
+
+    def _validated_headers(self, stat_result: os.stat_result) -> tuple[RawHeaders, str, int]:
+        """The headers to send, with ETag and Last-Modified (the user's own, if set)."""
+        raw = [
+            (n, v) for n, v in self.raw_headers() if n not in (b"content-length", b"content-range")
+        ]
+        given = {name.decode("latin-1"): value.decode("latin-1") for name, value in raw}
+        etag = given.get("etag")
+        if etag is None:
+            etag = _files.make_etag(stat_result)
+            raw.append((b"etag", etag.encode("latin-1")))
+        last_modified = _files.last_modified_of(stat_result)
+        if "last-modified" in given:
+            # The user's own date is what the client will send back.
+            parsed = _files.parse_http_date(given["last-modified"])
+            last_modified = last_modified if parsed is None else parsed
+        else:
+            raw.append((b"last-modified", _files.http_date(last_modified).encode("latin-1")))
+        return raw, etag, last_modified
+
+    def _ranged(
+        self, raw: RawHeaders, ranges: list[_files.ByteRange], size: int
+    ) -> tuple[RawHeaders, _files.ByteRangesBody | None]:
+        """The 206's headers, and the multipart framing when there are several ranges."""
+        if len(ranges) == 1:
+            content_range = _files.content_range(ranges[0], size)
+            start, stop = ranges[0]
+            raw.append((b"content-range", content_range.encode("latin-1")))
+            raw.append((b"content-length", str(stop - start).encode("latin-1")))
+            return raw, None
+        content_type = dict(raw).get(b"content-type", b"application/octet-stream")
+        # 13 random bytes: the entropy browsers use for their own multipart boundaries.
+        parts = _files.byteranges_body(
+            ranges, size, content_type.decode("latin-1"), secrets.token_hex(13)
+        )
+        raw = [(name, value) for name, value in raw if name != b"content-type"]
+        raw.append((b"content-type", parts.content_type.encode("latin-1")))
+        raw.append((b"content-length", str(parts.content_length).encode("latin-1")))
+        return raw, parts
+
+    async def _stream(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        start: Message,
+        ranges: list[_files.ByteRange],
+        parts: _files.ByteRangesBody | None,
+    ) -> None:
+        """Send the start, then ``ranges`` of the file, until done or the client leaves."""
+        # Opened before the start: a file gone since the stat is still a clean 500.
+        file = await self._open()
+        try:
+            await send(start)
+            await _until_disconnect(scope, receive, send, self._body(file, ranges, parts))
+        finally:
+            # The file closes even when the transfer is cancelled (client gone, shutdown).
+            with anyio.CancelScope(shield=True):
+                await file.aclose()
+
+    async def _open(self) -> anyio.AsyncFile[bytes]:
+        try:
+            return await anyio.open_file(self.path, "rb")
+        except FileNotFoundError:
+            raise RuntimeError(f"File at path {self.path} does not exist.") from None
+
+    def _body(
+        self,
+        file: anyio.AsyncFile[bytes],
+        ranges: list[_files.ByteRange],
+        parts: _files.ByteRangesBody | None,
+    ) -> Callable[[Send], Awaitable[None]]:
+        """The body sender: the ranges of ``file``, framed as multipart when ``parts``."""
+
+        async def send_body(send: Send) -> None:
+            if parts is None:
+                await self._send_span(file, *ranges[0], send, more_body=False)
+                return
+            for head, (start, stop) in zip(parts.part_heads, ranges, strict=True):
+                await send({"type": "http.response.body", "body": head, "more_body": True})
+                await self._send_span(file, start, stop, send, more_body=True)
+                await send(
+                    {"type": "http.response.body", "body": parts.part_tail, "more_body": True}
+                )
+            await send({"type": "http.response.body", "body": parts.closing})
+
+        return send_body
+
+    async def _send_span(
+        self, file: anyio.AsyncFile[bytes], start: int, stop: int, send: Send, more_body: bool
+    ) -> None:
+        """Send bytes ``start:stop`` of ``file`` in chunks read in a worker thread."""
+        if start:
+            await file.seek(start)
+        remaining = stop - start
+        while remaining > 0:
+            chunk = await file.read(min(self.chunk_size, remaining))
+            if not chunk:
+                # Never let a short body pass for a complete one: the error reaches the server.
+                raise RuntimeError(f"File at path {self.path} shrank while being sent.")
+            remaining -= len(chunk)
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": chunk,
+                    "more_body": more_body or remaining > 0,
+                }
+            )
+
+
+def _is_content_header(name: bytes) -> bool:
+    """Representation metadata a 304, 412 or 416 must not carry (RFC 9110 15.4.5)."""
+    return name.startswith(b"content-") and name != b"content-location"
+
+
+async def _until_disconnect(
+    scope: Scope, receive: Receive, send: Send, send_body: Callable[[Send], Awaitable[None]]
+) -> None:
+    """Run ``send_body(send)``, stopping quietly when the client disconnects."""
+    if _spec_version(scope) >= (2, 4):
+        # Servers on 2.4+ raise OSError from send once the client is gone.
+        async def checked_send(message: Message) -> None:
+            try:
+                await send(message)
+            except OSError:
+                raise _ClientGone from None
+
+        with contextlib.suppress(_ClientGone):
+            await send_body(checked_send)
+        return
+    failure: Exception | None = None
+    async with anyio.create_task_group() as group:
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            group.cancel_scope.cancel()
+
+        group.start_soon(watch)
+        try:
+            await send_body(send)
+        except Exception as exc:
+            # Raised outside the group, so the server sees the error, not an ExceptionGroup.
+            failure = exc
+        group.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
