@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import re
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -386,3 +389,66 @@ async def test_app_websocket_is_not_checked_by_cors() -> None:
         client.websocket_connect("/ws", headers={"Origin": "https://elsewhere.example"}) as ws,
     ):
         assert await ws.receive_text() == "https://elsewhere.example"
+
+
+# --- examples/cors_api.py ---
+
+
+def load_example() -> ModuleType:
+    """Import examples/cors_api.py by path (examples/ is not a package)."""
+    path = Path(__file__).resolve().parents[2] / "examples" / "cors_api.py"
+    spec = importlib.util.spec_from_file_location("cors_api_example", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def test_example_cors_api_serves_its_frontend_only() -> None:
+    example = load_example()
+    assert example.app.url_path_for("list_notes") == "/api/notes"
+    front = "https://notes.example"
+    cors_only = {"Origin": front}
+    async with TestClient(example.create_app(front)) as client:
+        # What fetch(url, {method: "POST", body: JSON, credentials: "include"}) does first.
+        pre = await client.options(
+            "/api/notes",
+            headers={
+                **cors_only,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type",
+            },
+        )
+        assert pre.status_code == 200
+        assert pre.headers["access-control-allow-origin"] == front
+        assert pre.headers["access-control-allow-credentials"] == "true"
+        assert pre.headers["access-control-max-age"] == "3600"
+
+        created = await client.post("/api/notes", json={"text": "buy milk"}, headers=cors_only)
+        assert created.status_code == 201
+        assert created.json() == {"id": 1, "text": "buy milk"}
+        assert created.headers["access-control-allow-origin"] == front
+
+        listed = await client.get("/api/notes", headers=cors_only)
+        assert listed.json() == [{"id": 1, "text": "buy milk"}]
+        assert listed.headers["x-total-count"] == "1"
+        assert listed.headers["access-control-expose-headers"] == "x-total-count"
+
+        invalid = await client.post("/api/notes", json={"text": ""}, headers=cors_only)
+        assert invalid.status_code == 422
+        assert invalid.headers["access-control-allow-origin"] == front
+
+        deleted = await client.delete("/api/notes/1", headers=cors_only)
+        assert deleted.status_code == 204
+        gone = await client.delete("/api/notes/1", headers=cors_only)
+        assert gone.status_code == 404
+
+        elsewhere = await client.get("/api/notes", headers={"Origin": "https://evil.example"})
+        assert elsewhere.status_code == 200
+        assert "access-control-allow-origin" not in elsewhere.headers
+        refused = await client.options(
+            "/api/notes",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+        )
+        assert refused.status_code == 400
