@@ -129,7 +129,9 @@ class GZipMiddleware:
         if isinstance(minimum_size, bool) or not isinstance(minimum_size, int) or minimum_size < 0:
             raise ValueError(f"minimum_size must be a non-negative int, got {minimum_size!r}")
         if compresslevel not in range(-1, 10) or isinstance(compresslevel, bool):
-            raise ValueError(f"compresslevel must be an int from 0 to 9, got {compresslevel!r}")
+            raise ValueError(
+                f"compresslevel must be an int from -1 (zlib default) to 9, got {compresslevel!r}"
+            )
         self.app = app
         self.minimum_size = minimum_size
         self.compresslevel = compresslevel
