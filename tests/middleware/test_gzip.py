@@ -6,6 +6,7 @@ import gzip
 import os
 import zlib
 from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from microasgi import App, Request, StreamingResponse
 from microasgi._types import Receive, Scope, Send
 from microasgi.middleware.gzip import GZipMiddleware, accepts_gzip
+from microasgi.responses import FileResponse
 from microasgi.testing import TestClient
 
 from ._asgi import (
@@ -404,3 +406,26 @@ async def test_app_head_has_no_body_and_is_not_compressed() -> None:
     assert r.status_code == 200
     assert r.content == b""
     assert "content-encoding" not in r.headers
+
+
+async def test_app_gzipped_file_revalidates_with_its_weak_etag(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("a note worth compressing\n" * 100)
+    app = App()
+
+    @app.get("/notes.txt")
+    async def notes(request: Request) -> FileResponse:
+        return FileResponse(path)
+
+    app.add_middleware(GZipMiddleware)
+    async with TestClient(app) as client:
+        first = await client.get("/notes.txt", headers={"Accept-Encoding": "gzip"})
+        etag = first.headers["etag"]
+        again = await client.get(
+            "/notes.txt", headers={"Accept-Encoding": "gzip", "If-None-Match": etag}
+        )
+    assert first.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(first.content) == path.read_bytes()
+    assert etag.startswith('W/"')
+    assert again.status_code == 304
+    assert again.headers["vary"] == "Accept-Encoding"
