@@ -6,7 +6,7 @@ import email.message
 import email.parser
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,8 +15,10 @@ import anyio
 import pytest
 from multidict import CIMultiDict
 
+from microasgi import App, Request
 from microasgi._types import Message
 from microasgi.responses import FileResponse
+from microasgi.testing import TestClient
 
 pytestmark = pytest.mark.anyio
 
@@ -106,7 +108,7 @@ def opened(monkeypatch: pytest.MonkeyPatch) -> list[anyio.AsyncFile[bytes]]:
     real_open = anyio.open_file
 
     async def tracking_open(*args: Any, **kwargs: Any) -> anyio.AsyncFile[bytes]:
-        file = await real_open(*args, **kwargs)
+        file: anyio.AsyncFile[bytes] = await real_open(*args, **kwargs)
         files.append(file)
         return file
 
@@ -132,7 +134,7 @@ async def test_get_sends_the_file_in_chunks_with_its_metadata(
     assert headers["content-type"] == "text/plain; charset=utf-8"
     assert headers["accept-ranges"] == "bytes"
     assert headers["etag"].startswith('"')
-    stat_result = path.stat()
+    stat_result = await anyio.Path(path).stat()
     assert headers["last-modified"] == time.strftime(
         "%a, %d %b %Y %H:%M:%S GMT", time.gmtime(stat_result.st_mtime)
     )
@@ -228,11 +230,11 @@ async def test_if_none_match_gives_304_without_body(
 
 async def test_if_modified_since(path: Path) -> None:
     last_modified = (await call(FileResponse(path))).headers["last-modified"]
-    assert (await call(FileResponse(path), headers={"if-modified-since": last_modified})).status == 304
     assert (
-        await call(
-            FileResponse(path), method="HEAD", headers={"if-modified-since": last_modified}
-        )
+        await call(FileResponse(path), headers={"if-modified-since": last_modified})
+    ).status == 304
+    assert (
+        await call(FileResponse(path), method="HEAD", headers={"if-modified-since": last_modified})
     ).status == 304
     old = "Sat, 01 Jan 2000 00:00:00 GMT"
     assert (await call(FileResponse(path), headers={"if-modified-since": old})).status == 200
@@ -309,9 +311,9 @@ async def test_single_range_gives_206(
     assert all_closed(opened)
 
 
-def parse_byteranges(sent: Sent) -> list[email.message.Message]:
+def parse_byteranges(content_type: str, body: bytes) -> list[email.message.Message]:
     message = email.parser.BytesParser().parsebytes(
-        f"Content-Type: {sent.headers['content-type']}\r\n\r\n".encode() + sent.body
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body
     )
     parts: list[email.message.Message] = message.get_payload()  # type: ignore[assignment]
     return parts
@@ -323,7 +325,7 @@ async def test_multiple_ranges_give_multipart_byteranges(path: Path) -> None:
     assert sent.headers["content-type"].startswith("multipart/byteranges; boundary=")
     assert sent.headers["content-length"] == str(len(sent.body))
     assert sent.complete
-    parts = parse_byteranges(sent)
+    parts = parse_byteranges(sent.headers["content-type"], sent.body)
     size = len(DATA)
     expected = [(0, 10), (200000, 200100), (size - 5, size)]
     assert [part["Content-Range"] for part in parts] == [
@@ -343,7 +345,9 @@ async def test_head_ignores_range(path: Path, opened: list[anyio.AsyncFile[bytes
     assert opened == []
 
 
-async def test_unsatisfiable_range_gives_416(path: Path, opened: list[anyio.AsyncFile[bytes]]) -> None:
+async def test_unsatisfiable_range_gives_416(
+    path: Path, opened: list[anyio.AsyncFile[bytes]]
+) -> None:
     sent = await call(FileResponse(path), headers={"range": f"bytes={len(DATA)}-"})
     assert sent.status == 416
     assert sent.headers["content-range"] == f"bytes */{len(DATA)}"
@@ -393,7 +397,7 @@ async def test_overlapping_ranges_larger_than_the_file_give_the_file(path: Path)
 
 # --- pathsend --------------------------------------------------------------------------
 
-PATHSEND = {"http.response.pathsend": {}}
+PATHSEND: dict[str, Any] = {"http.response.pathsend": {}}
 
 
 async def test_pathsend_replaces_the_body_when_advertised(
@@ -444,8 +448,8 @@ async def test_missing_file_is_a_runtime_error_before_anything_is_sent(tmp_path:
 
 
 async def test_a_file_removed_after_stat_fails_before_the_start(path: Path) -> None:
-    response = FileResponse(path, stat_result=path.stat())
-    path.unlink()
+    response = FileResponse(path, stat_result=await anyio.Path(path).stat())
+    await anyio.Path(path).unlink()
     sent = Sent()
 
     async def send(message: Message) -> None:
@@ -459,8 +463,8 @@ async def test_a_file_removed_after_stat_fails_before_the_start(path: Path) -> N
 async def test_a_file_that_shrank_is_never_sent_as_complete(
     path: Path, opened: list[anyio.AsyncFile[bytes]]
 ) -> None:
-    stat_result = path.stat()
-    path.write_bytes(DATA[:1000])
+    stat_result = await anyio.Path(path).stat()
+    await anyio.Path(path).write_bytes(DATA[:1000])
     sent = Sent()
 
     async def send(message: Message) -> None:
@@ -482,7 +486,7 @@ async def test_websocket_scope_is_refused(path: Path) -> None:
 
 
 @pytest.fixture
-def gone_after() -> Iterator[Callable[[int], Any]]:
+def gone_after() -> Callable[[int], Any]:
     """A send that fails as a 2.4 server's does once the client left, after n messages."""
 
     def make(n: int) -> Any:
@@ -495,7 +499,7 @@ def gone_after() -> Iterator[Callable[[int], Any]]:
 
         return sent, send
 
-    yield make
+    return make
 
 
 async def test_client_gone_on_asgi_2_4_stops_quietly_and_closes_the_file(
@@ -553,3 +557,52 @@ async def test_file_closes_when_the_response_is_cancelled(
         group.cancel_scope.cancel()
     assert len(opened) == 1
     assert all_closed(opened)
+
+
+# --- through an App and the TestClient -------------------------------------------------------
+
+
+def file_app(path: Path) -> App:
+    app = App()
+
+    @app.get("/download")
+    async def download(request: Request) -> FileResponse:
+        return FileResponse(path, filename="report 2024.txt")
+
+    @app.get("/missing")
+    async def missing(request: Request) -> FileResponse:
+        return FileResponse(path.with_name("nope.txt"))
+
+    return app
+
+
+@pytest.mark.parametrize("extensions", [None, {"http.response.pathsend": {}}])
+async def test_a_handler_returns_a_file(path: Path, extensions: dict[str, Any] | None) -> None:
+    async with TestClient(file_app(path), extensions=extensions) as client:
+        r = await client.get("/download")
+        assert r.status_code == 200
+        assert r.content == DATA
+        assert r.headers["content-disposition"] == 'attachment; filename="report 2024.txt"'
+        r = await client.get("/download", headers={"if-none-match": r.headers["etag"]})
+        assert r.status_code == 304
+        r = await client.get("/download", headers={"range": "bytes=10-19,-10"})
+        assert r.status_code == 206
+        parts = parse_byteranges(r.headers["content-type"], r.content)
+        assert [p.get_payload(decode=True) for p in parts] == [DATA[10:20], DATA[-10:]]
+        r = await client.head("/download")
+        assert r.status_code == 200
+        assert r.headers["content-length"] == str(len(DATA))
+        assert r.content == b""
+
+
+async def test_a_missing_file_from_a_handler_is_a_500(
+    path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with TestClient(file_app(path)) as client:
+        r = await client.get("/missing")
+    assert r.status_code == 500
+    assert "nope.txt" not in r.text
+    errors = [record.exc_info[1] for record in caplog.records if record.exc_info]
+    assert len(errors) == 1
+    assert isinstance(errors[0], RuntimeError)
+    assert "does not exist" in str(errors[0])
