@@ -1,0 +1,185 @@
+"""A small blocking HTTP/2 client over TLS that records server pushes.
+
+httpx refuses server push (it sends ENABLE_PUSH=0), so push is observed with
+hyper-h2 directly: PUSH_PROMISE frames are collected with the pushed responses.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import h2.settings
+
+DEADLINE = 10.0
+
+
+@dataclass
+class H2Response:
+    """One HTTP/2 response, as the client saw it."""
+
+    status: int = 0
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    # Header lists of 1xx responses (103 Early Hints) received before the final one.
+    informational: list[list[tuple[str, str]]] = field(default_factory=list)
+    ended: bool = False
+    reset: bool = False
+
+
+@dataclass
+class H2Exchange:
+    """The response to the request, and every response the server pushed with it."""
+
+    response: H2Response
+    # path -> (promised request headers, the pushed response)
+    pushes: dict[str, tuple[list[tuple[str, str]], H2Response]]
+    connection_error: str | None = None
+
+
+def _decode(headers: list[tuple[bytes, bytes]] | None) -> list[tuple[str, str]]:
+    return [(name.decode(), value.decode()) for name, value in headers or []]
+
+
+class H2Client:
+    """One TLS connection speaking HTTP/2, used for a few requests in a row."""
+
+    def __init__(self, host: str, port: int, context: ssl.SSLContext) -> None:
+        context.set_alpn_protocols(["h2"])
+        raw = socket.create_connection((host, port), timeout=DEADLINE)
+        self.sock = context.wrap_socket(raw, server_hostname=host)
+        if self.sock.selected_alpn_protocol() != "h2":
+            raise RuntimeError("the server did not negotiate h2")
+        self.host = host
+        self.port = port
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        self.conn.initiate_connection()
+        self.conn.update_settings({h2.settings.SettingCodes.ENABLE_PUSH: 1})
+        self._flush()
+
+    def _flush(self) -> None:
+        data = self.conn.data_to_send()
+        if data:
+            self.sock.sendall(data)
+
+    def close(self) -> None:
+        """Say goodbye and close the socket."""
+        try:
+            self.conn.close_connection()
+            self._flush()
+        except (OSError, h2.exceptions.ProtocolError):
+            pass
+        self.sock.close()
+
+    def __enter__(self) -> H2Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        headers: list[tuple[str, str]] | None = None,
+        body: bytes | None = None,
+        *,
+        body_after_response: bool = False,
+    ) -> H2Exchange:
+        """Send one request and read until it and all its pushes ended.
+
+        With ``body_after_response`` the body is sent only once the response has
+        ended: a client that uploads while the server already answered.
+        """
+        stream_id = self.conn.get_next_available_stream_id()
+        request_headers = [
+            (":method", method),
+            (":path", path),
+            (":scheme", "https"),
+            (":authority", f"{self.host}:{self.port}"),
+            *(headers or []),
+        ]
+        self.conn.send_headers(stream_id, request_headers, end_stream=body is None)
+        if body is not None and not body_after_response:
+            self.conn.send_data(stream_id, body, end_stream=True)
+        self._flush()
+
+        exchange = H2Exchange(response=H2Response(), pushes={})
+        streams: dict[int, H2Response] = {stream_id: exchange.response}
+        sent_late_body = False
+        deadline = time.monotonic() + DEADLINE
+        while time.monotonic() < deadline:
+            if all(response.ended or response.reset for response in streams.values()):
+                if body is not None and body_after_response and not sent_late_body:
+                    sent_late_body = True
+                    self._send_late_body(stream_id, body)
+                    # Give the server a moment to react to the late body.
+                    self.sock.settimeout(0.5)
+                    continue
+                break
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                if sent_late_body:
+                    break
+                continue
+            if not data:
+                exchange.connection_error = "connection closed by the server"
+                break
+            for event in self.conn.receive_data(data):
+                self._handle(event, streams, exchange)
+            self._flush()
+        self.sock.settimeout(DEADLINE)
+        return exchange
+
+    def _send_late_body(self, stream_id: int, body: bytes) -> None:
+        try:
+            self.conn.send_data(stream_id, body, end_stream=True)
+        except h2.exceptions.StreamClosedError:
+            # The server closed the stream for us: nothing more to say on it.
+            return
+        self._flush()
+
+    def _handle(
+        self,
+        event: h2.events.Event,
+        streams: dict[int, H2Response],
+        exchange: H2Exchange,
+    ) -> None:
+        if isinstance(event, h2.events.PushedStreamReceived):
+            promised = _decode(event.headers)
+            pushed = H2Response()
+            assert event.pushed_stream_id is not None
+            streams[event.pushed_stream_id] = pushed
+            path = dict(promised).get(":path", "")
+            exchange.pushes[path] = (promised, pushed)
+        elif isinstance(event, h2.events.ResponseReceived):
+            response = streams.get(event.stream_id)
+            if response is not None:
+                response.headers = _decode(event.headers)
+                response.status = int(dict(response.headers)[":status"])
+        elif isinstance(event, h2.events.InformationalResponseReceived):
+            response = streams.get(event.stream_id)
+            if response is not None:
+                response.informational.append(_decode(event.headers))
+        elif isinstance(event, h2.events.DataReceived):
+            response = streams.get(event.stream_id)
+            if response is not None:
+                response.body += event.data
+            self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+        elif isinstance(event, h2.events.StreamEnded):
+            if event.stream_id in streams:
+                streams[event.stream_id].ended = True
+        elif isinstance(event, h2.events.StreamReset):
+            if event.stream_id in streams:
+                streams[event.stream_id].reset = True
+        elif isinstance(event, h2.events.ConnectionTerminated):
+            exchange.connection_error = f"GOAWAY {event.error_code!r}"
+            for response in streams.values():
+                response.reset = response.reset or not response.ended

@@ -1,0 +1,415 @@
+"""Start real ASGI servers as subprocesses for the interop suite.
+
+Each server binds 127.0.0.1 on a free port, is polled until it answers (bounded in
+time), writes its output to a log file that failing tests show, and is stopped by
+process group: SIGTERM first, SIGKILL after a bounded wait.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trustme
+from cryptography.hazmat.primitives import serialization
+from websockets.sync.client import ClientConnection, connect
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TESTS_DIR = REPO_ROOT / "tests"
+HOST = "127.0.0.1"
+READY_TIMEOUT = 20.0
+STOP_TIMEOUT = 5.0
+LOG_TAIL = 4000
+
+
+@dataclass(frozen=True)
+class TLSFiles:
+    """A certificate for 127.0.0.1 made at test time, and the CA that trusts it."""
+
+    ca: trustme.CA
+    cert: Path
+    key: Path
+
+    def client_context(self, alpn: tuple[str, ...] = ("h2", "http/1.1")) -> ssl.SSLContext:
+        """An SSL context trusting only the test CA, offering the ``alpn`` protocols."""
+        context = ssl.create_default_context()
+        self.ca.configure_trust(context)
+        context.set_alpn_protocols(list(alpn))
+        return context
+
+
+def make_tls_files(directory: Path) -> TLSFiles:
+    """Issue a certificate for 127.0.0.1; the key is PKCS#8 because granian needs it."""
+    ca = trustme.CA()
+    issued = ca.issue_cert(HOST, "localhost")
+    cert = directory / "cert.pem"
+    key = directory / "key.pem"
+    issued.cert_chain_pems[0].write_to_path(str(cert))
+    for extra in issued.cert_chain_pems[1:]:
+        with cert.open("ab") as handle:
+            handle.write(extra.bytes())
+    private_key = serialization.load_pem_private_key(issued.private_key_pem.bytes(), password=None)
+    key.write_bytes(
+        private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return TLSFiles(ca=ca, cert=cert, key=key)
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What a command line needs to know to start one server."""
+
+    app: str
+    port: int
+    root_path: str | None
+    tls: TLSFiles | None
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """One way of running one server, as a user would on the command line."""
+
+    name: str
+    family: str
+    command: Callable[[Launch], list[str]]
+    tls: bool = False
+    http2: bool = False
+    workers: int = 1
+    trio: bool = False
+    lifespan: bool = True
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _uvicorn(*options: str) -> Callable[[Launch], list[str]]:
+    def command(launch: Launch) -> list[str]:
+        argv = ["-m", "uvicorn", launch.app, "--host", HOST, "--port", str(launch.port)]
+        argv += ["--lifespan", "on", "--no-access-log", *options]
+        if launch.root_path:
+            argv += ["--root-path", launch.root_path]
+        if launch.tls:
+            argv += ["--ssl-certfile", str(launch.tls.cert), "--ssl-keyfile", str(launch.tls.key)]
+        return argv
+
+    return command
+
+
+def _hypercorn(*options: str) -> Callable[[Launch], list[str]]:
+    def command(launch: Launch) -> list[str]:
+        argv = ["-m", "hypercorn", launch.app, "--bind", f"{HOST}:{launch.port}", *options]
+        if launch.root_path:
+            argv += ["--root-path", launch.root_path]
+        if launch.tls:
+            argv += ["--certfile", str(launch.tls.cert), "--keyfile", str(launch.tls.key)]
+        return argv
+
+    return command
+
+
+def _daphne(launch: Launch) -> list[str]:
+    argv = ["-m", "daphne", "-b", HOST, "-p", str(launch.port)]
+    if launch.root_path:
+        argv += ["--root-path", launch.root_path]
+    if launch.tls:
+        raise ValueError("daphne's TLS goes through a Twisted endpoint string; not used here")
+    return [*argv, launch.app]
+
+
+def _granian(*options: str) -> Callable[[Launch], list[str]]:
+    def command(launch: Launch) -> list[str]:
+        argv = ["-m", "granian", "--interface", "asgi", "--host", HOST, "--port", str(launch.port)]
+        argv += ["--no-access-log", *options]
+        if launch.root_path:
+            argv += ["--url-path-prefix", launch.root_path]
+        if launch.tls:
+            argv += [
+                "--ssl-certificate",
+                str(launch.tls.cert),
+                "--ssl-keyfile",
+                str(launch.tls.key),
+            ]
+        return [*argv, launch.app]
+
+    return command
+
+
+UVICORN_H11 = ServerConfig(
+    "uvicorn-h11", "uvicorn", _uvicorn("--http", "h11", "--ws", "wsproto", "--loop", "asyncio")
+)
+UVICORN_HTTPTOOLS = ServerConfig(
+    "uvicorn-httptools",
+    "uvicorn",
+    _uvicorn("--http", "httptools", "--ws", "websockets-sansio", "--loop", "uvloop"),
+)
+UVICORN_WORKERS = ServerConfig("uvicorn-workers", "uvicorn", _uvicorn("--workers", "2"), workers=2)
+HYPERCORN_ASYNCIO = ServerConfig("hypercorn-asyncio", "hypercorn", _hypercorn("-k", "asyncio"))
+HYPERCORN_TRIO = ServerConfig("hypercorn-trio", "hypercorn", _hypercorn("-k", "trio"), trio=True)
+HYPERCORN_ASYNCIO_H2 = ServerConfig(
+    "hypercorn-asyncio-h2", "hypercorn", _hypercorn("-k", "asyncio"), tls=True, http2=True
+)
+HYPERCORN_TRIO_H2 = ServerConfig(
+    "hypercorn-trio-h2", "hypercorn", _hypercorn("-k", "trio"), tls=True, http2=True, trio=True
+)
+HYPERCORN_WORKERS = ServerConfig(
+    "hypercorn-workers", "hypercorn", _hypercorn("-k", "asyncio", "-w", "2"), workers=2
+)
+DAPHNE = ServerConfig("daphne", "daphne", _daphne, lifespan=False)
+GRANIAN = ServerConfig("granian", "granian", _granian("--http", "1"))
+GRANIAN_H2 = ServerConfig("granian-h2", "granian", _granian("--http", "auto"), tls=True, http2=True)
+GRANIAN_WORKERS = ServerConfig(
+    "granian-workers", "granian", _granian("--http", "1", "--workers", "2"), workers=2
+)
+
+ALL = [
+    UVICORN_H11,
+    UVICORN_HTTPTOOLS,
+    UVICORN_WORKERS,
+    HYPERCORN_ASYNCIO,
+    HYPERCORN_TRIO,
+    HYPERCORN_ASYNCIO_H2,
+    HYPERCORN_TRIO_H2,
+    HYPERCORN_WORKERS,
+    DAPHNE,
+    GRANIAN,
+    GRANIAN_H2,
+    GRANIAN_WORKERS,
+]
+SINGLE_WORKER = [config for config in ALL if config.workers == 1]
+PLAIN = [config for config in SINGLE_WORKER if not config.tls]
+HTTP2 = [config for config in ALL if config.http2]
+MULTI_WORKER = [config for config in ALL if config.workers > 1]
+
+
+class ServerFailed(RuntimeError):
+    """The server did not come up; the message carries the tail of its log."""
+
+
+@dataclass
+class Server:
+    """A running server: where to reach it and how to read what it printed."""
+
+    config: ServerConfig
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    tls: TLSFiles | None
+    root_path: str | None
+    mark_dir: Path
+    temp_dir: Path
+    _clients: list[httpx.Client] = field(default_factory=list)
+
+    @property
+    def base_url(self) -> str:
+        """The origin to send HTTP requests to."""
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{HOST}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        """The origin to open WebSockets on."""
+        scheme = "wss" if self.tls else "ws"
+        return f"{scheme}://{HOST}:{self.port}"
+
+    def ssl_context(self, alpn: tuple[str, ...] = ("h2", "http/1.1")) -> ssl.SSLContext | None:
+        """A client SSL context trusting this server's certificate, or None for plain HTTP."""
+        return self.tls.client_context(alpn) if self.tls else None
+
+    def ws_connect(self, path: str, **options: Any) -> ClientConnection:
+        """Open a WebSocket with the `websockets` client (HTTP/1.1 only, so no h2 in ALPN)."""
+        options.setdefault("open_timeout", 10)
+        options.setdefault("close_timeout", 5)
+        connection: ClientConnection = connect(
+            self.ws_url + path, ssl=self.ssl_context(("http/1.1",)), **options
+        )
+        return connection
+
+    def client(self, *, http2: bool | None = None, timeout: float = 10.0) -> httpx.Client:
+        """An httpx client bound to this server; HTTP/2 when the config serves it."""
+        use_http2 = self.config.http2 if http2 is None else http2
+        client = httpx.Client(
+            base_url=self.base_url,
+            http1=not use_http2,
+            http2=use_http2,
+            verify=self.ssl_context() or True,
+            timeout=timeout,
+        )
+        self._clients.append(client)
+        return client
+
+    def log(self) -> str:
+        """Everything the server printed so far."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def lifespan_startups(self, app: str | None = None) -> list[str]:
+        """Marks ``APP-PID-N`` left by each lifespan startup (raw_app's and the showcase's)."""
+        names = sorted(path.name for path in self.mark_dir.iterdir())
+        return [name for name in names if app is None or name.startswith(f"{app}-")]
+
+    def started_pids(self) -> set[str]:
+        """The worker processes that ran a lifespan startup."""
+        return {name.split("-")[1] for name in self.lifespan_startups()}
+
+    def stop(self) -> None:
+        """Close clients, then stop the whole process group, gently first."""
+        for client in self._clients:
+            client.close()
+        stop_process_group(self.process)
+
+
+def free_port() -> int:
+    """A port nobody listens on right now (the server binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def stop_process_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the group, wait a bounded time, then SIGKILL whatever is left."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=STOP_TIMEOUT)
+    # Workers may outlive their parent: kill the group even when the leader exited.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=STOP_TIMEOUT)
+
+
+def _tail(text: str) -> str:
+    return text[-LOG_TAIL:] if len(text) > LOG_TAIL else text
+
+
+def _answers(base_url: str, verify: ssl.SSLContext | bool) -> bool:
+    try:
+        with httpx.Client(verify=verify, timeout=1.0) as client:
+            client.get(f"{base_url}/__ready__")
+    except httpx.HTTPError:
+        return False
+    return True
+
+
+def start_server(
+    config: ServerConfig,
+    app: str,
+    log_dir: Path,
+    *,
+    tls: TLSFiles | None = None,
+    root_path: str | None = None,
+    env: dict[str, str] | None = None,
+    attempts: int = 3,
+) -> Server:
+    """Start ``app`` under ``config`` and return once it answers HTTP (any status)."""
+    if config.tls and tls is None:
+        raise ValueError(f"{config.name} serves TLS: pass tls=")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    last_error = ""
+    for attempt in range(attempts):
+        port = free_port()
+        log_path = log_dir / f"{config.name}-{attempt}.log"
+        mark_dir = log_dir / f"{config.name}-{attempt}-marks"
+        mark_dir.mkdir()
+        temp_dir = log_dir / f"{config.name}-{attempt}-tmp"
+        temp_dir.mkdir()
+        launch = Launch(app=app, port=port, root_path=root_path, tls=tls if config.tls else None)
+        child_env = {
+            **os.environ,
+            **(env or {}),
+            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(TESTS_DIR)]),
+            "PYTHONUNBUFFERED": "1",
+            "INTEROP_MARK_DIR": str(mark_dir),
+            # Its own temporary directory, so a test can tell whether uploads leave files.
+            "TMPDIR": str(temp_dir),
+        }
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, *config.command(launch)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=log_dir,
+                env=child_env,
+                start_new_session=True,
+            )
+        server = Server(config, port, process, log_path, launch.tls, root_path, mark_dir, temp_dir)
+        verify: ssl.SSLContext | bool = server.ssl_context() or True
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline and process.poll() is None:
+            if _answers(server.base_url, verify):
+                if config.workers > 1:
+                    _wait_for_workers(server, deadline)
+                return server
+            time.sleep(0.1)
+        stop_process_group(process)
+        last_error = f"{config.name} did not answer on port {port}:\n{_tail(server.log())}"
+        # A lost race for the port shows as an early exit: try another port.
+        if "in use" not in server.log().lower():
+            break
+    raise ServerFailed(last_error)
+
+
+def _wait_for_workers(server: Server, deadline: float) -> None:
+    # The socket answers as soon as one worker is up; wait until every worker ran startup.
+    while time.monotonic() < deadline:
+        if len(server.started_pids()) >= server.config.workers:
+            return
+        time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def running(
+    config: ServerConfig,
+    app: str,
+    log_dir: Path,
+    *,
+    tls: TLSFiles | None = None,
+    root_path: str | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[Server]:
+    """Run a server for the duration of the ``with`` block."""
+    server = start_server(config, app, log_dir, tls=tls, root_path=root_path, env=env)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def server_fixture(
+    app: str,
+    configs: list[ServerConfig],
+    *,
+    root_path: str | None = None,
+    env: dict[str, str] | None = None,
+) -> Callable[..., Iterator[Server]]:
+    """A module-scoped fixture running ``app`` once under each of ``configs``."""
+
+    @pytest.fixture(scope="module", params=configs, ids=str)
+    def fixture(request: pytest.FixtureRequest, interop_tmp: Path) -> Iterator[Server]:
+        config: ServerConfig = request.param
+        tls = request.getfixturevalue("tls_files") if config.tls else None
+        module = request.module.__name__.rpartition(".")[2]
+        log_dir = interop_tmp / module / request.fixturename / config.name
+        with running(config, app, log_dir, tls=tls, root_path=root_path, env=env) as server:
+            yield server
+
+    return fixture
