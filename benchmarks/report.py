@@ -1,0 +1,234 @@
+"""Render docs/benchmarks.md from the result documents the benchmarks wrote.
+
+    python -m benchmarks.report [--results benchmarks/results] [--out docs/benchmarks.md]
+
+Each of inproc.json, routing.json and e2e.json is optional; a missing one leaves its section
+saying how to produce it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks import chart, tables
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+OUT = ROOT / "docs" / "benchmarks.md"
+
+INTRO = """\
+# Benchmarks
+
+What a framework costs on top of the server, measured against the physical limit: a raw ASGI
+callable doing the same work by hand. Produced by `nox -s bench` (the code is in `benchmarks/`);
+every figure below comes from the run described at the end of this page.
+
+How to read it:
+
+- **In-process** drives each framework's ASGI app directly, without sockets: prebuilt scopes
+  (a fresh top-level dict per request), a `receive` that hands out prebuilt messages and then,
+  like uvicorn, waits for the response before reporting a disconnect, and a `send` that keeps
+  the messages. Frameworks run interleaved round by round on one event loop; each figure is the
+  median of the rounds. Every app's answer (status, body, Content-Length) is checked before it
+  is timed and again after every batch, so nobody wins by doing less.
+- **Extra µs** is a framework's median time per request minus raw ASGI's in the same run: the
+  framework's own cost. For WebSocket, per session (accept, 100 echoes, close).
+- **End to end** serves the same plaintext and JSON apps under uvicorn (httptools, uvloop) and
+  granian (uvloop), one worker each, on 127.0.0.1, loaded by `wrk`; figures are ratios to raw
+  ASGI on the same server in the same run. Client and server share the machine's cores.
+- The machine is shared and small (see the end): compare columns within one table, not with
+  figures from another machine. "not available" means the framework lacks that feature in the
+  measured version; "failed" means its answer was wrong and it was not timed.
+"""
+
+
+def _load(results: Path, name: str) -> dict[str, Any] | None:
+    path = results / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _not_run(title: str, name: str) -> str:
+    command = f"python -m benchmarks.{name} --json benchmarks/results/{name}.json"
+    return f"## {title}\n\nNot run yet: `{command}`.\n"
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    return tables.markdown_table(headers, rows) + "\n"
+
+
+Groups = list[tuple[str, dict[str, float | None]]]
+
+
+def _share_of_raw(data: dict[str, Any]) -> tuple[Groups, list[str]]:
+    series = [fw for fw in tables.inproc_frameworks(data) if fw != "raw"]
+    groups = []
+    for scenario in data["scenarios"]:
+        results = scenario["results"]
+        raw = results.get("raw", {})
+        row: dict[str, float | None] = {}
+        for fw in series:
+            result = results.get(fw)
+            ok = result is not None and result.get("status") == "ok" and raw.get("status") == "ok"
+            row[fw] = raw["median_ns"] / result["median_ns"] if ok and result else None
+        groups.append((scenario["title"], row))
+    return groups, series
+
+
+def inproc_section(data: dict[str, Any] | None) -> str:
+    """The in-process tables and chart."""
+    if data is None:
+        return _not_run("In-process", "inproc")
+    parts = [
+        "## In-process\n",
+        f"Event loop: {data['loop']}; {data['rounds']} interleaved rounds of about "
+        f"{data['batch_ms']:g} ms per framework and scenario; {tables.spread_note(data)}.\n",
+    ]
+    for name, reason in data.get("missing", {}).items():
+        parts.append(f"- {name}: {reason}\n")
+    parts.append("\n### Extra µs per request over raw ASGI (lower is better)\n")
+    parts.append(_table(*tables.inproc_rows(data, "extra_us")))
+    parts.append("\n### Requests per second (WebSocket: sessions per second)\n")
+    parts.append(_table(*tables.inproc_rows(data, "rps")))
+    parts.append("\n### Share of raw ASGI's requests per second (1.00 = no cost at all)\n")
+    parts.append(_table(*tables.inproc_rows(data, "vs_raw")))
+    if "microasgi" in tables.inproc_frameworks(data):
+        parts.append(
+            "\n### microasgi's requests per second divided by each peer's"
+            " (above 1: microasgi is faster)\n"
+        )
+        parts.append(_table(*tables.versus_rows(data)))
+    groups, series = _share_of_raw(data)
+    parts.append("\n### Chart: share of raw ASGI's throughput, in-process\n\n")
+    parts.append(
+        chart.grouped_bars(
+            "In-process throughput as a share of raw ASGI (longer is better)",
+            groups,
+            series,
+            "req/s divided by raw ASGI's req/s",
+            max_value=1.0,
+        )
+        + "\n"
+    )
+    notes = [
+        f"- {scenario['title']} / {fw}: {result['status']}: {result['reason']}"
+        for scenario in data["scenarios"]
+        for fw, result in scenario["results"].items()
+        if result["status"] != "ok"
+    ]
+    if notes:
+        parts.append("\nNot timed:\n\n" + "\n".join(notes) + "\n")
+    return "\n".join(parts)
+
+
+def routing_section(data: dict[str, Any] | None) -> str:
+    """The routing micro-benchmark tables."""
+    if data is None:
+        return _not_run("Routing", "routing")
+    from benchmarks.routing import TARGET_RATIO, lookup_rows
+
+    parts = [
+        "## Routing\n",
+        "microasgi's `Router.lookup` timed on its own for `/users/{user_id:int}`, with that one "
+        f"route and with 1,000 other dynamic routes registered before it (target: within "
+        f"{TARGET_RATIO}x).\n",
+        _table(*lookup_rows(data["lookups"])),
+        "\nPlaintext GET in-process in the same run, requests per second:\n",
+        _table(*tables.inproc_rows(data["plaintext"], "rps")),
+    ]
+    return "\n".join(parts)
+
+
+def e2e_section(data: dict[str, Any] | None) -> str:
+    """The end-to-end tables and chart."""
+    if data is None or not data.get("servers"):
+        return _not_run("End to end", "e2e")
+    parts = [
+        "## End to end\n",
+        f"`wrk -t1 -c{data['connections']} --latency`, {data['rounds']} interleaved rounds of "
+        f"{data['duration_s']:g} s per framework and scenario; medians of the rounds.\n",
+    ]
+    groups: Groups = []
+    series: list[str] = []
+    for server in data["servers"]:
+        parts.append(f"\n### {server}\n")
+        parts.append(_table(*tables.e2e_rows(data, server)))
+        for scenario, results in data["servers"][server].items():
+            raw = results.get("raw", {})
+            row: dict[str, float | None] = {}
+            for fw, result in results.items():
+                if fw == "raw":
+                    continue
+                if fw not in series:
+                    series.append(fw)
+                ok = result.get("status") == "ok" and raw.get("status") == "ok"
+                row[fw] = result["rps"] / raw["rps"] if ok else None
+            groups.append((f"{server}: {scenario}", row))
+    parts.append("\n### Chart: share of raw ASGI's throughput, end to end\n\n")
+    parts.append(
+        chart.grouped_bars(
+            "End-to-end req/s as a share of raw ASGI on the same server",
+            groups,
+            series,
+            "req/s divided by raw ASGI's req/s",
+            max_value=1.0,
+        )
+        + "\n"
+    )
+    return "\n".join(parts)
+
+
+def env_section(docs: Sequence[dict[str, Any] | None]) -> str:
+    """Machine, Python and package versions (from the first result that has them)."""
+    described = [d["env"] for d in docs if d is not None and "env" in d]
+    if not described:
+        return ""
+    info = dict(described[0])
+    for other in described[1:]:
+        if other.get("wrk"):
+            info["wrk"] = other["wrk"]
+    lines = [
+        "## Machine and versions\n",
+        f"- CPU: {info['cpu']}, {info['cores']} cores (shared with other work while measuring)",
+        f"- OS: {info['os']}",
+        f"- Python: {info['python']} ({info['python_build']})",
+    ]
+    if info.get("wrk"):
+        lines.append(f"- wrk: {info['wrk']}")
+    packages = ", ".join(
+        f"{name} {version}" for name, version in info["packages"].items() if version
+    )
+    lines.append(f"- Packages: {packages}")
+    return "\n".join(lines) + "\n"
+
+
+def render(results: Path) -> str:
+    """The whole page."""
+    inproc, routing, e2e = (_load(results, name) for name in ("inproc", "routing", "e2e"))
+    sections = [
+        INTRO,
+        inproc_section(inproc),
+        routing_section(routing),
+        e2e_section(e2e),
+        env_section([inproc, routing, e2e]),
+    ]
+    return "\n".join(s for s in sections if s)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description="write docs/benchmarks.md from the results")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(render(args.results))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,134 @@
+"""Turn result dicts into table rows; shared by the command-line output and docs/benchmarks.md."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+NA = "n/a"
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Render a GitHub-flavoured Markdown table with right-aligned number columns."""
+    align = ["---"] + ["---:"] * (len(headers) - 1)
+    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _ok(result: dict[str, Any] | None) -> bool:
+    return result is not None and result.get("status") == "ok"
+
+
+def _fmt(value: float, digits: int = 1) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def cell_status(result: dict[str, Any] | None) -> str:
+    """What a table shows for a framework that has no figure for a scenario."""
+    if result is None:
+        return "not installed"
+    status = str(result.get("status"))
+    return "not available" if status == "not available" else status
+
+
+def inproc_frameworks(data: dict[str, Any]) -> list[str]:
+    """The frameworks that took part (installed), in report order."""
+    return [fw for fw in data["frameworks"] if fw not in data.get("missing", {})]
+
+
+def inproc_rows(data: dict[str, Any], metric: str) -> tuple[list[str], list[list[str]]]:
+    """One row per scenario; ``metric`` is ``extra_us``, ``rps``, ``vs_raw`` or ``us``."""
+    frameworks = inproc_frameworks(data)
+    if metric == "extra_us":
+        frameworks = [fw for fw in frameworks if fw != "raw"]
+    headers = ["scenario", *frameworks]
+    rows = []
+    for scenario in data["scenarios"]:
+        results = scenario["results"]
+        raw = results.get("raw")
+        row = [scenario["title"]]
+        for fw in frameworks:
+            result = results.get(fw)
+            if not _ok(result):
+                row.append(cell_status(result))
+                continue
+            assert result is not None
+            ns = float(result["median_ns"])
+            if metric == "us":
+                row.append(_fmt(ns / 1000, 2))
+            elif metric == "rps":
+                row.append(_fmt(1e9 / ns, 0))
+            elif not _ok(raw):
+                row.append(NA)
+            else:
+                assert raw is not None
+                raw_ns = float(raw["median_ns"])
+                if metric == "extra_us":
+                    row.append(_fmt((ns - raw_ns) / 1000, 1))
+                else:
+                    row.append(f"{raw_ns / ns:.2f}")
+        rows.append(row)
+    return headers, rows
+
+
+def versus_rows(
+    data: dict[str, Any], subject: str = "microasgi"
+) -> tuple[list[str], list[list[str]]]:
+    """``subject``'s req/s divided by each peer's (above 1: ``subject`` is faster)."""
+    peers = [fw for fw in inproc_frameworks(data) if fw not in ("raw", subject)]
+    headers = ["scenario", *[f"vs {peer}" for peer in peers]]
+    rows = []
+    for scenario in data["scenarios"]:
+        results = scenario["results"]
+        mine = results.get(subject)
+        row = [scenario["title"]]
+        for peer in peers:
+            theirs = results.get(peer)
+            if _ok(mine) and _ok(theirs):
+                assert mine is not None
+                assert theirs is not None
+                row.append(f"{float(theirs['median_ns']) / float(mine['median_ns']):.2f}x")
+            else:
+                row.append(NA)
+        rows.append(row)
+    return headers, rows
+
+
+def spread_note(data: dict[str, Any]) -> str:
+    """How noisy the run was: the interquartile spread of the rounds, as a share of the median."""
+    spreads = sorted(
+        (result["p75_ns"] - result["p25_ns"]) / result["median_ns"]
+        for scenario in data["scenarios"]
+        for result in scenario["results"].values()
+        if _ok(result) and result["median_ns"]
+    )
+    if not spreads:
+        return "no timed results"
+    middle = spreads[len(spreads) // 2]
+    return (
+        f"interquartile spread of the rounds: {middle:.0%} of the median typically, "
+        f"{spreads[-1]:.0%} at worst"
+    )
+
+
+def e2e_rows(data: dict[str, Any], server: str) -> tuple[list[str], list[list[str]]]:
+    """One row per framework and scenario under one server: req/s, p99 and ratios to raw."""
+    headers = ["scenario", "framework", "req/s", "p99 ms", "req/s vs raw", "p99 vs raw"]
+    rows = []
+    by_scenario = data["servers"].get(server, {})
+    for scenario, results in by_scenario.items():
+        raw = results.get("raw")
+        for fw, result in results.items():
+            if not _ok(result):
+                rows.append([scenario, fw, cell_status(result), "", "", ""])
+                continue
+            rps, p99 = float(result["rps"]), float(result["p99_ms"])
+            if _ok(raw):
+                assert raw is not None
+                vs_rps = f"{rps / float(raw['rps']):.2f}"
+                vs_p99 = f"{p99 / float(raw['p99_ms']):.2f}"
+            else:
+                vs_rps = vs_p99 = NA
+            rows.append([scenario, fw, _fmt(rps, 0), f"{p99:.2f}", vs_rps, vs_p99])
+    return headers, rows
