@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 from typing import Any
@@ -376,3 +377,50 @@ async def test_other_scopes_are_a_clear_error(tree: Path) -> None:
 def test_directory_is_resolved(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tree.parent)
     assert StaticFiles(directory="public").directory == os.path.realpath(tree)
+
+
+# --- examples/static_site.py -------------------------------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture
+def site() -> App:
+    """The app of examples/static_site.py."""
+    spec = importlib.util.spec_from_file_location(
+        "examples_static_site", EXAMPLES / "static_site.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    app: App = module.app
+    return app
+
+
+async def test_static_site_example(site: App) -> None:
+    async with TestClient(site) as client:
+        home = await client.get("/")
+        assert home.status_code == 200
+        assert home.headers["content-type"] == "text/html; charset=utf-8"
+        assert b'href="/guide/"' in home.content
+        css = await client.get("/style.css")
+        assert css.headers["content-type"] == "text/css; charset=utf-8"
+        # A browser's second visit: revalidated, nothing sent again.
+        again = await client.get("/style.css", headers={"if-none-match": css.headers["etag"]})
+        assert again.status_code == 304
+        assert again.content == b""
+        guide = await client.get("/guide")
+        assert guide.status_code == 307
+        assert guide.headers["location"] == "/guide/"
+        assert b"<h1>Guide</h1>" in (await client.get("/guide/")).content
+        missing = await client.get("/no/such/page")
+        assert missing.status_code == 404
+        assert b"Nothing here" in missing.content
+        assert (await client.get("/../static_site.py")).status_code == 404
+        assert (await client.get("/api/health")).json() == {"status": "ok"}
+        download = await client.get("/download/guide")
+        assert download.headers["content-disposition"] == (
+            'attachment; filename="microasgi guide.html"'
+        )
+        assert download.content == (EXAMPLES / "static" / "guide" / "index.html").read_bytes()
