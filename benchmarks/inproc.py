@@ -97,17 +97,19 @@ async def run_scenario(
             name: await calibrate(app, scenario.request, batch_ns) for name, app in ready.items()
         }
         samples: dict[str, list[float]] = {name: [] for name in ready}
+        cpu_samples: dict[str, list[float]] = {name: [] for name in ready}
         order = list(ready)
         for r in range(rounds):
             shift = r % len(order) if order else 0
             for name in order[shift:] + order[:shift]:
                 collect()
                 n = sizes[name]
-                elapsed, last = await run_batch(ready[name], scenario.request, n)
-                error = scenario.check(assemble(last))
+                batch = await run_batch(ready[name], scenario.request, n)
+                error = scenario.check(assemble(batch.last))
                 if error:
                     raise AssertionError(f"{name} answered wrongly while timed: {error}")
-                samples[name].append(elapsed / n)
+                samples[name].append(batch.wall_ns / n)
+                cpu_samples[name].append(batch.cpu_ns / n)
     finally:
         for lifespan in lifespans:
             await lifespan.shutdown()
@@ -118,6 +120,7 @@ async def run_scenario(
             "median_ns": statistics.median(values),
             "p25_ns": quartiles[0],
             "p75_ns": quartiles[2],
+            "cpu_median_ns": statistics.median(cpu_samples[name]),
             "batch": sizes[name],
             "rounds": len(values),
         }
@@ -159,6 +162,7 @@ def print_report(data: dict[str, Any]) -> None:
     """Print the tables to stdout."""
     for title, metric in (
         ("Extra µs per request over raw ASGI (lower is better)", "extra_us"),
+        ("Extra CPU µs per request over raw ASGI (process CPU time)", "cpu_extra_us"),
         ("Median requests per second (WebSocket: sessions per second)", "rps"),
         ("req/s as a share of raw ASGI's", "vs_raw"),
     ):

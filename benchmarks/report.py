@@ -91,6 +91,17 @@ def inproc_section(data: dict[str, Any] | None) -> str:
         parts.append(f"- {name}: {reason}\n")
     parts.append("\n### Extra µs per request over raw ASGI (lower is better)\n")
     parts.append(_table(*tables.inproc_rows(data, "extra_us")))
+    if all(
+        "cpu_median_ns" in r
+        for s in data["scenarios"]
+        for r in s["results"].values()
+        if r["status"] == "ok"
+    ):
+        parts.append(
+            "\n### Extra CPU µs per request over raw ASGI (process CPU time: what other"
+            " processes on the machine do cannot inflate it; thread hand-off waits are not in it)\n"
+        )
+        parts.append(_table(*tables.inproc_rows(data, "cpu_extra_us")))
     parts.append("\n### Requests per second (WebSocket: sessions per second)\n")
     parts.append(_table(*tables.inproc_rows(data, "rps")))
     parts.append("\n### Share of raw ASGI's requests per second (1.00 = no cost at all)\n")
@@ -122,6 +133,21 @@ def inproc_section(data: dict[str, Any] | None) -> str:
     if notes:
         parts.append("\nNot timed:\n\n" + "\n".join(notes) + "\n")
     return "\n".join(parts)
+
+
+def uvloop_section(data: dict[str, Any] | None) -> str:
+    """The extra-cost table again, measured on uvloop (optional)."""
+    if data is None:
+        return ""
+    return "\n".join(
+        [
+            "### The same on uvloop: extra µs per request over raw ASGI\n",
+            f"{data['rounds']} rounds; {tables.spread_note(data)}.\n",
+            _table(*tables.inproc_rows(data, "extra_us")),
+            "\nmicroasgi's requests per second divided by each peer's, on uvloop:\n",
+            _table(*tables.versus_rows(data)),
+        ]
+    )
 
 
 def routing_section(data: dict[str, Any] | None) -> str:
@@ -208,12 +234,14 @@ def env_section(docs: Sequence[dict[str, Any] | None]) -> str:
 def render(results: Path) -> str:
     """The whole page."""
     inproc, routing, e2e = (_load(results, name) for name in ("inproc", "routing", "e2e"))
+    on_uvloop = _load(results, "inproc-uvloop")
     sections = [
         INTRO,
         inproc_section(inproc),
+        uvloop_section(on_uvloop),
         routing_section(routing),
         e2e_section(e2e),
-        env_section([inproc, routing, e2e]),
+        env_section([inproc, on_uvloop, routing, e2e]),
     ]
     return "\n".join(s for s in sections if s)
 

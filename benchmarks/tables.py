@@ -38,9 +38,10 @@ def inproc_frameworks(data: dict[str, Any]) -> list[str]:
 
 
 def inproc_rows(data: dict[str, Any], metric: str) -> tuple[list[str], list[list[str]]]:
-    """One row per scenario; ``metric`` is ``extra_us``, ``rps``, ``vs_raw`` or ``us``."""
+    """One row per scenario; metric: extra_us, cpu_extra_us, rps, vs_raw or us."""
     frameworks = inproc_frameworks(data)
-    if metric == "extra_us":
+    key = "cpu_median_ns" if metric == "cpu_extra_us" else "median_ns"
+    if metric in ("extra_us", "cpu_extra_us"):
         frameworks = [fw for fw in frameworks if fw != "raw"]
     headers = ["scenario", *frameworks]
     rows = []
@@ -54,7 +55,7 @@ def inproc_rows(data: dict[str, Any], metric: str) -> tuple[list[str], list[list
                 row.append(cell_status(result))
                 continue
             assert result is not None
-            ns = float(result["median_ns"])
+            ns = float(result[key])
             if metric == "us":
                 row.append(_fmt(ns / 1000, 2))
             elif metric == "rps":
@@ -63,8 +64,8 @@ def inproc_rows(data: dict[str, Any], metric: str) -> tuple[list[str], list[list
                 row.append(NA)
             else:
                 assert raw is not None
-                raw_ns = float(raw["median_ns"])
-                if metric == "extra_us":
+                raw_ns = float(raw[key])
+                if metric in ("extra_us", "cpu_extra_us"):
                     row.append(_fmt((ns - raw_ns) / 1000, 1))
                 else:
                     row.append(f"{raw_ns / ns:.2f}")

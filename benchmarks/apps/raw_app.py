@@ -95,10 +95,11 @@ async def upload(scope: Scope, receive: Receive, send: Send) -> None:
         if key == b"content-type":
             content_type = value
     _, options = parse_options_header(content_type)
-    data = bytearray()
+    # Pieces joined once at the end: growing one buffer costs a page fault per 4 KiB.
+    pieces: list[bytes] = []
 
     def on_part_data(chunk: bytes, start: int, end: int) -> None:
-        data.extend(chunk[start:end])
+        pieces.append(chunk[start:end])
 
     parser = MultipartParser(options[b"boundary"], {"on_part_data": on_part_data})
     while True:
@@ -107,6 +108,7 @@ async def upload(scope: Scope, receive: Receive, send: Send) -> None:
         if not message.get("more_body", False):
             break
     parser.finalize()
+    data = b"".join(pieces)
     await _respond(send, str(len(data)).encode())
 
 

@@ -83,10 +83,11 @@ def test_a_batch_runs_n_requests_and_returns_the_last_answer() -> None:
         await raw_app.plaintext(scope, receive, send)
 
     plaintext = all_scenarios()[0]
-    _, last = asyncio.run(run_batch(app, plaintext.request, 5))
+    batch = asyncio.run(run_batch(app, plaintext.request, 5))
     assert len(calls) == 5
     assert all(scope is not plaintext.request.scope for scope in calls)  # fresh dict each time
-    assert plaintext.check(assemble(last)) is None
+    assert plaintext.check(assemble(batch.last)) is None
+    assert batch.wall_ns > 0
 
 
 def test_lifespan_tolerates_an_app_without_lifespan_support() -> None:
@@ -131,7 +132,7 @@ def test_wrk_output_is_read_and_errors_are_refused() -> None:
 
 def _fake_inproc() -> dict[str, Any]:
     def ok(ns: float) -> dict[str, Any]:
-        return {"status": "ok", "median_ns": ns, "p25_ns": ns, "p75_ns": ns}
+        return {"status": "ok", "median_ns": ns, "p25_ns": ns, "p75_ns": ns, "cpu_median_ns": ns}
 
     return {
         "kind": "inproc",
@@ -182,7 +183,7 @@ def test_tables_compute_extra_cost_and_ratios() -> None:
 def test_report_renders_tables_chart_and_versions(tmp_path: Any) -> None:
     (tmp_path / "inproc.json").write_text(json.dumps(_fake_inproc()))
     page = report.render(tmp_path)
-    assert "| GET plaintext | 2.0 | 5.0 |" in page
+    assert page.count("| GET plaintext | 2.0 | 5.0 |") == 2  # wall-clock and CPU tables
     assert page.count("<svg") == 1
     assert "</svg>" in page
     assert "not available" in page
