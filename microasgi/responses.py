@@ -322,6 +322,7 @@ class StreamingResponse(Response):
                     return
             else:
                 finished = False
+                error: Exception | None = None
                 async with anyio.create_task_group() as group:
 
                     async def watch() -> None:
@@ -330,9 +331,14 @@ class StreamingResponse(Response):
                         group.cancel_scope.cancel()
 
                     group.start_soon(watch)
-                    await self._stream(chunks, send)
-                    finished = True
+                    try:
+                        await self._stream(chunks, send)
+                        finished = True
+                    except Exception as exc:  # raised below, outside the group, unwrapped
+                        error = exc
                     group.cancel_scope.cancel()
+                if error is not None:
+                    raise error
                 if not finished:  # the client left: nothing more to send
                     return
             if with_trailers:

@@ -6,6 +6,7 @@ responses, early hints and trailers) and records what the app sent through them.
 
 from __future__ import annotations
 
+import contextlib
 import json as jsonlib
 import math
 import time
@@ -88,6 +89,11 @@ def _path_matches(cookie_path: str, request_path: str) -> bool:
     return request_path.startswith(prefix)
 
 
+def _quote_param(value: str) -> str:
+    """Escape a multipart parameter the way browsers and httpx do."""
+    return value.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+
+
 def _encode_multipart(data: Mapping[str, Any], files: Mapping[str, FileSpec]) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
     parts: list[bytes] = []
@@ -95,7 +101,8 @@ def _encode_multipart(data: Mapping[str, Any], files: Mapping[str, FileSpec]) ->
         values = value if isinstance(value, list | tuple) else [value]
         for item in values:
             parts.append(
-                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+                f"--{boundary}\r\nContent-Disposition: form-data; "
+                f'name="{_quote_param(name)}"\r\n\r\n'.encode()
                 + str(item).encode()
                 + b"\r\n"
             )
@@ -109,9 +116,9 @@ def _encode_multipart(data: Mapping[str, Any], files: Mapping[str, FileSpec]) ->
         else:
             content = spec
         body = content.encode() if isinstance(content, str) else content
-        disposition = f'form-data; name="{name}"'
+        disposition = f'form-data; name="{_quote_param(name)}"'
         if filename is not None:
-            disposition += f'; filename="{filename}"'
+            disposition += f'; filename="{_quote_param(filename)}"'
         parts.append(
             f"--{boundary}\r\nContent-Disposition: {disposition}\r\n"
             f"Content-Type: {content_type}\r\n\r\n".encode()
@@ -478,20 +485,27 @@ class TestClient:
         scope = self._scope("websocket", "GET", path, params, headers, cookies)
         scope["subprotocols"] = list(subprotocols or ())
         session = WebSocketTestSession(self.app, scope)
-        denied: WebSocketDenied | None = None
+        # Errors are raised only once the task group is left: raised inside it, they would
+        # come out wrapped in an ExceptionGroup and `pytest.raises(...)` would miss them.
+        error: Exception | None = None
         async with anyio.create_task_group() as group:
+            group.start_soon(session._run)
             try:
-                await session._start(group)
-            except WebSocketDenied as exc:
-                denied = exc
-                group.cancel_scope.cancel()
+                await session._handshake()
+            except Exception as exc:  # denied, or the app failed
+                error = exc
             else:
                 try:
                     yield session
-                finally:
-                    await session._finish()
-        if denied is not None:
-            raise denied
+                except Exception as exc:
+                    error = exc
+            app_error = await session._finish()
+        if app_error is not None:
+            if error is not None and error is not app_error:
+                app_error.__context__ = error
+            raise app_error
+        if error is not None:
+            raise error
 
 
 class WebSocketTestSession:
@@ -514,21 +528,21 @@ class WebSocketTestSession:
         self._from_app_send, self._from_app_receive = anyio.create_memory_object_stream[Message](
             100
         )
-        self._app_error: BaseException | None = None
+        self._app_error: Exception | None = None
         self._closed_by_client = False
 
     async def _run(self) -> None:
         try:
             await self.app(self.scope, self._to_app_receive.receive, self._from_app_send.send)
-        except Exception as exc:  # raised again in the test's own task, by _finish
+        except Exception as exc:  # raised again in the test's own task
             self._app_error = exc
         finally:
             self._from_app_send.close()
+            # Nobody reads what the client sends any more: sends are dropped, as on a network.
+            self._to_app_receive.close()
 
-    async def _start(self, group: anyio.abc.TaskGroup) -> None:
-        self._group = group
-        group.start_soon(self._run)
-        await self._to_app_send.send({"type": "websocket.connect"})
+    async def _handshake(self) -> None:
+        await self.send({"type": "websocket.connect"})
         message = await self._next_message()
         kind = message["type"]
         if kind == "websocket.accept":
@@ -538,6 +552,7 @@ class WebSocketTestSession:
             ]
             return
         if kind == "websocket.close":
+            self.close_code = int(message.get("code", 1000))
             raise WebSocketDenied(TestResponse(403, []))
         if kind == "websocket.http.response.start":
             if "websocket.http.response" not in self.scope["extensions"]:
@@ -563,18 +578,19 @@ class WebSocketTestSession:
                 raise self._app_error from None
             raise RuntimeError("the app ended the WebSocket without a message") from None
 
-    async def _finish(self) -> None:
+    async def _finish(self) -> Exception | None:
+        """Tell the app the client left, wait (bounded) for it to end; return its error."""
         if not self._closed_by_client:
-            await self._to_app_send.send({"type": "websocket.disconnect", "code": 1000})
+            await self.send({"type": "websocket.disconnect", "code": 1000})
         with anyio.fail_after(10):  # a handler that never ends is a bug in the test
             async for _ in self._from_app_receive:
                 pass
-        if self._app_error is not None:
-            raise self._app_error
+        return self._app_error
 
     async def send(self, message: Message) -> None:
-        """Send a raw ASGI message to the app."""
-        await self._to_app_send.send(message)
+        """Send a raw ASGI message to the app (dropped once the app has ended)."""
+        with contextlib.suppress(anyio.BrokenResourceError):
+            await self._to_app_send.send(message)
 
     async def send_text(self, data: str) -> None:
         """Send a text message."""
@@ -624,4 +640,6 @@ class WebSocketTestSession:
         """Close from the client side."""
         if not self._closed_by_client:
             self._closed_by_client = True
+            if self.close_code is None:  # later receives raise, as a real client's do
+                self.close_code, self.close_reason = code, reason
             await self.send({"type": "websocket.disconnect", "code": code, "reason": reason})

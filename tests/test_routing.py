@@ -1,0 +1,380 @@
+"""Routing: converters, matching order, backtracking, 404/405/OPTIONS/HEAD, slashes, url_for."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from microasgi import App, NoMatchFound, Request, Router
+from microasgi.routing import HTTP_METHODS
+from microasgi.testing import TestClient
+
+pytestmark = pytest.mark.anyio
+
+
+def named(name: str) -> Any:
+    """A handler that reports its own name and params (so tests see who answered)."""
+
+    async def handler(request: Request, **params: Any) -> dict[str, Any]:
+        return {"route": name, **{k: str(v) for k, v in params.items()}}
+
+    handler.__name__ = name
+    return handler
+
+
+async def test_converters_arrive_converted() -> None:
+    app = App()
+    seen: dict[str, Any] = {}
+
+    @app.get("/i/{v:int}")
+    async def i(request: Request, v: int) -> str:
+        seen["int"] = v
+        return "ok"
+
+    @app.get("/f/{v:float}")
+    async def f(request: Request, v: float) -> str:
+        seen["float"] = v
+        return "ok"
+
+    @app.get("/u/{v:uuid}")
+    async def u(request: Request, v: uuid.UUID) -> str:
+        seen["uuid"] = v
+        return "ok"
+
+    @app.get("/p/{v:path}")
+    async def p(request: Request, v: str) -> str:
+        seen["path"] = v
+        return "ok"
+
+    @app.get("/s/{v}")
+    async def s(request: Request, v: str) -> str:
+        seen["str"] = v
+        assert request.path_params == {"v": v}
+        return "ok"
+
+    some = uuid.uuid4()
+    async with TestClient(app) as client:
+        assert (await client.get("/i/42")).status_code == 200
+        assert (await client.get("/f/2.5")).status_code == 200
+        assert (await client.get(f"/u/{some}")).status_code == 200
+        assert (await client.get("/p/a/b/c.txt")).status_code == 200
+        assert (await client.get("/s/hello%20world")).status_code == 200
+        assert (await client.get("/i/abc")).status_code == 404
+        assert (await client.get("/i/-1")).status_code == 404
+        assert (await client.get("/u/not-a-uuid")).status_code == 404
+    assert seen == {
+        "int": 42,
+        "float": 2.5,
+        "uuid": some,
+        "path": "a/b/c.txt",
+        "str": "hello world",
+    }
+
+
+async def test_huge_int_is_a_404_not_a_500() -> None:
+    # Python refuses to parse more than 4,300 digits: that must not become a 500.
+    app = App()
+    app.add_route("/i/{v:int}", named("i"))
+    async with TestClient(app) as client:
+        response = await client.get("/i/" + "9" * 5000)
+    assert response.status_code == 404
+
+
+async def test_custom_converter_registered_after_the_route_still_applies() -> None:
+    class Hex:
+        regex = "[0-9a-f]+"
+
+        def convert(self, value: str) -> int:
+            return int(value, 16)
+
+        def to_string(self, value: Any) -> str:
+            return format(int(value), "x")
+
+    app = App()
+    sub = Router()
+    got: list[int] = []
+
+    @sub.get("/color/{c:hex}", name="color")
+    async def color(request: Request, c: int) -> str:
+        got.append(c)
+        return "ok"
+
+    app.include_router(sub, prefix="/api")
+    app.register_converter("hex", Hex())  # after the routes, on the App: still serves them
+    async with TestClient(app) as client:
+        assert (await client.get("/api/color/ff")).status_code == 200
+        assert (await client.get("/api/color/zz")).status_code == 404
+    assert got == [255]
+    assert app.url_path_for("color", c=255) == "/api/color/ff"
+
+
+async def test_router_converter_serves_that_routers_routes() -> None:
+    class Upper:
+        regex = "[A-Z]+"
+
+        def convert(self, value: str) -> str:
+            return value.lower()
+
+        def to_string(self, value: Any) -> str:
+            return str(value).upper()
+
+    sub = Router()
+    sub.register_converter("upper", Upper())
+    sub.add_route("/{w:upper}", named("shout"))
+    app = App()
+    app.include_router(sub, prefix="/s")
+    async with TestClient(app) as client:
+        response = await client.get("/s/HEY")
+    assert response.json() == {"route": "shout", "w": "hey"}
+
+
+async def test_unknown_converter_is_a_clear_error() -> None:
+    router = Router()
+    router.add_route("/{x:nope}", named("x"))
+    with pytest.raises(LookupError, match="nope"):
+        router.prepare()
+
+
+def test_malformed_templates_are_refused() -> None:
+    router = Router()
+    with pytest.raises(ValueError, match="start with"):
+        router.add_route("no-slash", named("x"))
+    router.add_route("/{x", named("x"))
+    with pytest.raises(ValueError, match="malformed"):
+        router.prepare()
+
+
+async def test_trie_backtracks() -> None:
+    # Litestar's trie commits to /a/b and never tries /a/{x}/d.
+    app = App()
+    app.add_route("/a/b/{y:int}", named("first"))
+    app.add_route("/a/{x}/d", named("second"))
+    async with TestClient(app) as client:
+        assert (await client.get("/a/b/d")).json() == {"route": "second", "x": "b"}
+        assert (await client.get("/a/b/3")).json() == {"route": "first", "y": "3"}
+
+
+async def test_static_segment_beats_parameter_whatever_the_order() -> None:
+    app = App()
+    app.add_route("/users/{user_id}", named("by_id"))
+    app.add_route("/users/me", named("me"))
+    async with TestClient(app) as client:
+        assert (await client.get("/users/me")).json() == {"route": "me"}
+        assert (await client.get("/users/7")).json() == {"route": "by_id", "user_id": "7"}
+
+
+async def test_typed_beats_str_beats_path_and_ties_go_to_registration() -> None:
+    app = App()
+    app.add_route("/x/{rest:path}", named("path"))
+    app.add_route("/x/{s}", named("str"))
+    app.add_route("/x/{n:int}", named("int"))
+    app.add_route("/y/{a}", named("first"))
+    app.add_route("/y/{b}", named("second"))
+    async with TestClient(app) as client:
+        assert (await client.get("/x/5")).json()["route"] == "int"
+        assert (await client.get("/x/five")).json()["route"] == "str"
+        assert (await client.get("/x/five/six")).json()["route"] == "path"
+        assert (await client.get("/y/z")).json()["route"] == "first"
+
+
+async def test_route_accepting_the_method_beats_a_more_specific_one() -> None:
+    app = App()
+    app.add_route("/users/me", named("me"), methods=["GET"])
+    app.add_route("/users/{id}", named("update"), methods=["POST"])
+    async with TestClient(app) as client:
+        assert (await client.post("/users/me")).json() == {"route": "update", "id": "me"}
+        assert (await client.get("/users/me")).json() == {"route": "me"}
+
+
+async def test_405_allow_is_the_union_of_every_route_on_the_path() -> None:
+    # Starlette lists only the first route's methods.
+    app = App()
+    app.add_route("/things/{id}", named("read"), methods=["GET"])
+    app.add_route("/things/{id:int}", named("change"), methods=["PUT", "PATCH"])
+    app.add_route("/things/{id}", named("remove"), methods=["DELETE"])
+    async with TestClient(app) as client:
+        response = await client.post("/things/3")
+    assert response.status_code == 405
+    allow = {m.strip() for m in response.headers["allow"].split(",")}
+    assert allow == {"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+
+async def test_options_on_a_known_path_is_204_with_allow() -> None:
+    app = App()
+    app.add_route("/r", named("r"), methods=["GET", "POST"])
+    async with TestClient(app) as client:
+        response = await client.options("/r")
+        missing = await client.options("/nothing")
+    assert response.status_code == 204
+    assert response.content == b""
+    assert set(response.headers["allow"].split(", ")) == {"GET", "HEAD", "POST", "OPTIONS"}
+    assert missing.status_code == 404
+
+
+async def test_head_on_a_get_route_has_the_get_headers_and_no_body() -> None:
+    app = App()
+
+    @app.get("/page")
+    async def page(request: Request) -> str:
+        return "x" * 100
+
+    async with TestClient(app) as client:
+        get = await client.get("/page")
+        head = await client.head("/page")
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-length"] == get.headers["content-length"] == "100"
+    assert head.headers["content-type"] == get.headers["content-type"]
+
+
+async def test_methods_come_from_an_allowlist() -> None:
+    router = Router()
+    with pytest.raises(ValueError, match="unknown HTTP method"):
+        router.add_route("/x", named("x"), methods=["FROB"])
+    app = App()
+    app.add_route("/x", named("x"), methods=[m.lower() for m in ["GET", "post"]])
+    async with TestClient(app) as client:
+        assert (await client.request("FROB", "/x")).status_code == 405
+        assert (await client.request("post", "/x")).status_code == 200
+    assert {"GET", "POST", "DELETE", "PATCH", "PUT", "OPTIONS", "HEAD"} <= HTTP_METHODS
+
+
+async def test_redirect_slashes_both_ways_keeping_the_query() -> None:
+    app = App()
+    app.add_route("/a", named("a"))
+    app.add_route("/b/", named("b"))
+    async with TestClient(app) as client:
+        to_a = await client.get("/a/?x=1&y=2")
+        to_b = await client.get("/b?x=1")
+        nowhere = await client.get("/c/")
+    assert to_a.status_code == 308
+    assert to_a.headers["location"] == "/a?x=1&y=2"
+    assert to_b.status_code == 308
+    assert to_b.headers["location"] == "/b/?x=1"
+    assert nowhere.status_code == 404
+
+
+async def test_redirect_slashes_can_be_turned_off() -> None:
+    app = App(redirect_slashes=False)
+    app.add_route("/a", named("a"))
+    async with TestClient(app) as client:
+        assert (await client.get("/a/")).status_code == 404
+
+
+async def test_redirect_keeps_root_path() -> None:
+    app = App()
+    app.add_route("/a", named("a"))
+    async with TestClient(app, root_path="/prefix") as client:
+        response = await client.get("/a/")
+    assert response.headers["location"] == "/prefix/a"
+
+
+async def test_bad_percent_encoding_and_odd_paths_are_404_not_500() -> None:
+    app = App()
+    app.add_route("/a/{x}", named("a"))
+    async with TestClient(app) as client:
+        assert (await client.get("/a/%zz")).status_code == 200
+        assert (await client.get("/%ff%fe")).status_code == 404
+        assert (await client.get("//double//slash")).status_code == 404
+
+
+async def test_path_not_starting_with_slash_is_a_404() -> None:
+    app = App()
+    app.add_route("/", named("root"))
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "OPTIONS",
+        "path": "*",
+        "raw_path": b"*",
+        "query_string": b"",
+        "headers": [],
+        "root_path": "",
+    }
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 404
+
+
+def test_url_path_for_builds_and_refuses_clearly() -> None:
+    app = App()
+    app.add_route("/users/{user_id:int}", named("user"))
+    app.add_route("/files/{p:path}", named("file"))
+    app.add_route("/tags/{t}", named("tag"))
+    assert app.url_path_for("user", user_id=3) == "/users/3"
+    assert app.url_path_for("file", p="a b/c.txt") == "/files/a%20b/c.txt"
+    with pytest.raises(NoMatchFound):
+        app.url_path_for("nope")
+    with pytest.raises(NoMatchFound, match="missing user_id"):
+        app.url_path_for("user")
+    with pytest.raises(NoMatchFound, match="unexpected"):
+        app.url_path_for("user", user_id=1, extra=2)
+    with pytest.raises(NoMatchFound, match="bad value"):
+        app.url_path_for("user", user_id="x")
+    with pytest.raises(NoMatchFound, match="bad value"):
+        app.url_path_for("tag", t="a/b")
+    assert issubclass(NoMatchFound, LookupError)
+
+
+def test_default_route_name_is_the_handler_name() -> None:
+    app = App()
+
+    @app.get("/profile")
+    async def profile(request: Request) -> str:
+        return ""
+
+    assert app.url_path_for("profile") == "/profile"
+
+
+def test_include_router_does_not_namespace_names() -> None:
+    api = Router()
+    api.add_route("/items/{i:int}", named("item"))
+    app = App()
+    app.include_router(api, prefix="/api/v1")
+    assert app.url_path_for("item", i=1) == "/api/v1/items/1"
+
+
+def test_routing_cost_does_not_scan_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Not a timing: count the trie nodes one lookup visits with 1,000 routes beside ours.
+    from microasgi import routing
+
+    app = App()
+    for n in range(1000):
+        app.add_route(f"/r{n}/{{x:int}}/detail", named(f"r{n}"))
+        app.add_route(f"/static/{n}", named(f"s{n}"))
+    app.add_route("/target/{x:int}/detail", named("target"))
+    app.router.prepare()
+    visits = 0
+    walk = routing._Tree._walk
+
+    def counting(self: Any, *args: Any) -> Any:
+        nonlocal visits
+        visits += 1
+        return walk(self, *args)
+
+    monkeypatch.setattr(routing._Tree, "_walk", counting)
+    found = app.router.lookup("http", "/target/5/detail")
+    assert found.match is not None
+    assert found.match.route is not None
+    assert found.match.route.name == "target"
+    assert visits <= 4  # root, "target", the int parameter, "detail"
+    visits = 0
+    found = app.router.lookup("http", "/static/999")
+    assert found.match is not None
+    assert found.match.route is not None
+    assert found.match.route.name == "s999"
+    assert visits == 0  # a static path is one dict hit
+
+
+def test_mount_prefixes_are_literal() -> None:
+    router = Router()
+    with pytest.raises(ValueError, match="literal"):
+        router.mount("/users/{id}", App())
