@@ -18,6 +18,7 @@ Every fenced code block in ``docs/`` is one of:
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
 import importlib
 import importlib.util
@@ -26,12 +27,14 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 import types
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +97,9 @@ def parse_blocks(page: Path) -> list[Block]:
             index += 1
             continue
         indent, fence = start["indent"], start["fence"]
-        previous = next((lines[i].strip() for i in range(index - 1, -1, -1) if lines[i].strip()), "")
+        previous = next(
+            (lines[i].strip() for i in range(index - 1, -1, -1) if lines[i].strip()), ""
+        )
         body: list[str] = []
         index += 1
         while index < len(lines) and lines[index].strip() != fence:
@@ -173,23 +178,21 @@ def test_fragment_compiles(block: Block) -> None:
 
 
 @pytest.mark.parametrize("page", CODE_PAGES, ids=page_id)
-async def test_page_code_runs(
-    page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_page_code_runs(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Run a page's blocks in order, in one namespace, as a reader would in a REPL."""
     monkeypatch.chdir(tmp_path)  # a snippet that writes files writes them here
     namespace: dict[str, Any] = {"__name__": f"docs_{page.stem}"}
     for block in parse_blocks(page):
         if block.lang != "python" or block.includes or block.fragment or block.foreign:
             continue
-        result = eval(compile_block(block), namespace)  # noqa: S307 - our own docs
+        result = eval(compile_block(block), namespace)
         if result is not None:  # a block with top-level await compiles to a coroutine
             await result
     # A page that shows a test function shows one that passes.
     for name, value in namespace.items():
-        if name.startswith("test_") and inspect.iscoroutinefunction(value):
-            if not inspect.signature(value).parameters:
-                await value()
+        runnable = inspect.iscoroutinefunction(value) and not inspect.signature(value).parameters
+        if name.startswith("test_") and runnable:
+            await value()
 
 
 @pytest.mark.parametrize("framework", FOREIGN)
@@ -199,7 +202,7 @@ def test_foreign_blocks_run_where_installed(framework: str) -> None:
     assert blocks, f"no block titled {framework}"
     pytest.importorskip(framework.lower())
     for block in blocks:
-        exec(compile_block(block), {"__name__": "foreign"})  # noqa: S102
+        exec(compile_block(block), {"__name__": "foreign"})
 
 
 # --- shell blocks -----------------------------------------------------------------
@@ -217,7 +220,8 @@ FREE_COMMANDS = {"curl", "cd", "mkdir", "source", "docker", "git", "export", "op
 def check_target(target: str) -> None:
     """``module:attribute`` names an ASGI app that imports."""
     module_name, _, attribute = target.partition(":")
-    assert module_name and attribute, f"{target!r} is not MODULE:ATTRIBUTE"
+    assert module_name, f"{target!r} is not MODULE:ATTRIBUTE"
+    assert attribute, f"{target!r} is not MODULE:ATTRIBUTE"
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -288,7 +292,8 @@ def check_command(words: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     elif command in ("uvicorn", "hypercorn", "daphne"):
         check_target(next(a for a in args if not a.startswith("-") and ":" in a))
     elif command == "granian":
-        assert "--interface" in args and args[args.index("--interface") + 1] == "asgi"
+        assert "--interface" in args
+        assert args[args.index("--interface") + 1] == "asgi"
         check_target(next(a for a in args if not a.startswith("-") and ":" in a))
     elif command not in FREE_COMMANDS:
         raise AssertionError(f"unchecked command {command!r}: teach tests/test_docs.py")
@@ -382,7 +387,8 @@ async def test_step3_upload_rules() -> None:
             await client.post("/upload", data={"title": f"<i>{n}</i>"}, files={"file": html})
         assert len(step3_forms.app.state.uploads) == 20
         page = await client.get("/upload")
-        assert "<i>24</i>" not in page.text and "&lt;i&gt;24&lt;/i&gt;" in page.text
+        assert "<i>24</i>" not in page.text
+        assert "&lt;i&gt;24&lt;/i&gt;" in page.text
         assert "<script>" not in page.text
         last = max(step3_forms.app.state.uploads)
         download = await client.get(f"/files/{last}")
@@ -395,7 +401,8 @@ async def test_step3_upload_rules() -> None:
 async def test_step4_chat_rules() -> None:
     async with TestClient(step4_chat.app) as client:
         page = await client.get("/")
-        assert "new WebSocket" in page.text and "textContent" in page.text
+        assert "new WebSocket" in page.text
+        assert "textContent" in page.text
         async with client.websocket_connect("/ws/room%201") as ws:
             assert await ws.receive_json() == {"user": "*", "text": "anonymous joined"}
             await ws.send_text("x" * 1001)
@@ -409,15 +416,73 @@ async def test_step4_chat_rules() -> None:
 
 
 async def test_step4_rooms_are_separate() -> None:
-    async with TestClient(step4_chat.app) as client:
-        async with client.websocket_connect("/ws/one?name=a") as one:
-            await one.receive_json()
-            async with client.websocket_connect("/ws/two?name=b") as two:
-                await two.receive_json()
-                await two.send_text("only in two")
-                assert await two.receive_json() == {"user": "b", "text": "only in two"}
-                await one.send_text("only in one")
-                assert await one.receive_json() == {"user": "a", "text": "only in one"}
+    async with (
+        TestClient(step4_chat.app) as client,
+        client.websocket_connect("/ws/one?name=a") as one,
+        client.websocket_connect("/ws/two?name=b") as two,
+    ):
+        assert (await one.receive_json())["text"] == "a joined"
+        assert (await two.receive_json())["text"] == "b joined"
+        await two.send_text("only in two")
+        assert await two.receive_json() == {"user": "b", "text": "only in two"}
+        await one.send_text("only in one")
+        assert await one.receive_json() == {"user": "a", "text": "only in one"}
+
+
+def free_port() -> int:
+    """A port nothing listens on now, on 127.0.0.1."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def running(command: list[str], log: Path, answers: str | None = None) -> Iterator[None]:
+    """Run ``command`` in the tutorial folder until the block ends, then stop its group.
+
+    With ``answers``, wait (20 s at most) until that URL answers over HTTP.
+    """
+    httpx = pytest.importorskip("httpx")
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command,
+            cwd=TUTORIAL,
+            env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{TUTORIAL}"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while answers is not None:
+                assert process.poll() is None, log.read_text()
+                try:
+                    httpx.get(answers, timeout=2)
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline, f"{command[0]} did not start in 20 s"
+                    time.sleep(0.1)
+            yield
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)
+
+
+def chat_through(base: str) -> None:
+    """Two users chat through the tutorial's chat at ``base`` (host:port/prefix)."""
+    ws_client = pytest.importorskip("websockets.sync.client")
+    with ws_client.connect(f"ws://{base}/ws/lobby?name=ann", open_timeout=5) as ann:
+        assert json.loads(ann.recv(timeout=5)) == {"user": "*", "text": "ann joined"}
+        with ws_client.connect(f"ws://{base}/ws/lobby?name=bob", open_timeout=5) as bob:
+            assert json.loads(ann.recv(timeout=5))["text"] == "bob joined"
+            assert json.loads(bob.recv(timeout=5))["text"] == "bob joined"
+            bob.send("hello from bob")
+            assert json.loads(ann.recv(timeout=5)) == {"user": "bob", "text": "hello from bob"}
+        assert json.loads(ann.recv(timeout=5)) == {"user": "*", "text": "bob left"}
 
 
 @pytest.mark.interop
@@ -426,46 +491,146 @@ def test_tutorial_chat_under_a_real_server(server: str, tmp_path: Path) -> None:
     """Step 6, as written: ``python -m microasgi step4_chat:app --server ...``, two chatters."""
     if importlib.util.find_spec(server) is None:
         pytest.skip(f"{server} is not installed")
-    httpx = pytest.importorskip("httpx")
-    ws_client = pytest.importorskip("websockets.sync.client")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = (tmp_path / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "microasgi", "step4_chat:app", "--server", server]
-        + ["--port", str(port)],
-        cwd=TUTORIAL,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    import httpx
+
+    port = free_port()
+    command = [sys.executable, "-m", "microasgi", "step4_chat:app", "--server", server]
+    with running(
+        [*command, "--port", str(port)], tmp_path / "server.log", f"http://127.0.0.1:{port}/"
+    ):
+        assert "new WebSocket" in httpx.get(f"http://127.0.0.1:{port}/").text
+        chat_through(f"127.0.0.1:{port}")
+
+
+# --- the deployment files ---------------------------------------------------------
+
+DEPLOY = TUTORIAL / "deploy"
+
+
+def test_lambda_handler_answers_an_api_gateway_event() -> None:
+    pytest.importorskip("mangum")
+    from deploy.lambda_handler import handler
+
+    event = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/api/notes",
+        "rawQueryString": "",
+        "headers": {"host": "abc.execute-api.example.com", "content-type": "application/json"},
+        "requestContext": {
+            "http": {"method": "POST", "path": "/api/notes", "protocol": "HTTP/1.1"}
+            | {"sourceIp": "192.0.2.1", "userAgent": "test"},
+            "domainName": "abc.execute-api.example.com",
+            "requestId": "1",
+            "routeKey": "$default",
+            "stage": "$default",
+        },
+        "body": json.dumps({"text": "from lambda"}),
+        "isBase64Encoded": False,
+    }
+    answer = handler(event, types.SimpleNamespace())
+    assert answer["statusCode"] == 201
+    note = json.loads(answer["body"])
+    assert note["text"] == "from lambda"
+    assert answer["headers"]["location"] == (
+        f"https://abc.execute-api.example.com/api/notes/{note['id']}"
     )
-    base = f"127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            assert process.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                page = httpx.get(f"http://{base}/", timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "the server did not start in 20 s"
-                time.sleep(0.1)
+
+
+@pytest.mark.parametrize(
+    ("module", "server"), [("proxied_hypercorn", "hypercorn"), ("proxied_granian", "granian")]
+)
+async def test_proxy_wrappers_serve_the_chat(module: str, server: str) -> None:
+    pytest.importorskip(server)
+    wrapped = importlib.import_module(f"deploy.{module}").app
+    headers = {"x-forwarded-for": "203.0.113.9", "x-forwarded-proto": "https"}
+    async with TestClient(wrapped) as client:
+        page = await client.get("/", headers=headers)
+        assert page.status_code == 200
         assert "new WebSocket" in page.text
-        with ws_client.connect(f"ws://{base}/ws/lobby?name=ann", open_timeout=5) as ann:
-            assert json.loads(ann.recv(timeout=5)) == {"user": "*", "text": "ann joined"}
-            with ws_client.connect(f"ws://{base}/ws/lobby?name=bob", open_timeout=5) as bob:
-                assert json.loads(ann.recv(timeout=5))["text"] == "bob joined"
-                assert json.loads(bob.recv(timeout=5))["text"] == "bob joined"
-                bob.send("hello from bob")
-                assert json.loads(ann.recv(timeout=5)) == {"user": "bob", "text": "hello from bob"}
-            assert json.loads(ann.recv(timeout=5)) == {"user": "*", "text": "bob left"}
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-        log.close()
+
+
+def test_dockerfile_copies_and_runs_what_exists() -> None:
+    lines = (DEPLOY / "Dockerfile").read_text().splitlines()
+    copies = [line.split()[1:-1] for line in lines if line.startswith("COPY ")]
+    assert copies
+    for sources in copies:
+        for source in sources:
+            assert (TUTORIAL / source).exists(), source
+    for line in lines:
+        if line.startswith("RUN pip install"):
+            check_pip(shlex.split(line)[2:])
+    cmd = json.loads(next(line for line in lines if line.startswith("CMD "))[4:])
+    assert cmd[0] == "uvicorn"
+    check_target(cmd[1])
+    help_text = subprocess.run(
+        [sys.executable, "-m", "uvicorn", "--help"], capture_output=True, text=True, check=False
+    ).stdout
+    if not help_text:
+        pytest.skip("uvicorn is not installed")
+    for option in (word for word in cmd if word.startswith("--")):
+        assert option in help_text, f"uvicorn has no option {option}"
+
+
+def nginx_config(tmp_path: Path, listen: int, upstream: int) -> Path:
+    """The repository's nginx.conf, on test ports, inside a minimal main config."""
+    site = (DEPLOY / "nginx.conf").read_text()
+    assert "listen 80;" in site
+    assert "server 127.0.0.1:8000;" in site
+    site = site.replace("listen 80;", f"listen 127.0.0.1:{listen};")
+    site = site.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream};")
+    (tmp_path / "site.conf").write_text(site)
+    main = tmp_path / "nginx.conf"
+    main.write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\ndaemon off;\n"
+        "events {}\nhttp {\n"
+        f"  access_log off;\n  client_body_temp_path {tmp_path};\n"
+        f"  proxy_temp_path {tmp_path};\n  include {tmp_path}/site.conf;\n}}\n"
+    )
+    return main
+
+
+def test_nginx_conf_is_valid(tmp_path: Path) -> None:
+    nginx = shutil.which("nginx")
+    if nginx is None:
+        pytest.skip("nginx is not installed")
+    config = nginx_config(tmp_path, free_port(), 8000)
+    result = subprocess.run(
+        [nginx, "-t", "-c", str(config), "-p", str(tmp_path)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("server", ["uvicorn", "hypercorn"])
+def test_behind_nginx_with_a_root_path(server: str, tmp_path: Path) -> None:
+    """deploy/nginx.conf in front of the app under /pinboard: links, uploads and chat work."""
+    nginx = shutil.which("nginx")
+    if nginx is None or importlib.util.find_spec(server) is None:
+        pytest.skip(f"nginx or {server} is not installed")
+    import httpx
+
+    app_port, proxy_port = free_port(), free_port()
+    site = f"127.0.0.1:{proxy_port}/pinboard"
+    config = nginx_config(tmp_path, proxy_port, app_port)
+    serve = {
+        "uvicorn": ["--port", str(app_port), "--root-path", "/pinboard", "--proxy-headers"],
+        "hypercorn": ["--bind", f"127.0.0.1:{app_port}", "--root-path", "/pinboard"],
+    }[server]
+    proxy = [nginx, "-c", str(config), "-p", str(tmp_path)]
+    for module, check in [("step3_forms", "upload"), ("step4_chat", "chat")]:
+        command = [sys.executable, "-m", server, f"{module}:app", *serve]
+        with (
+            running(command, tmp_path / f"{module}.log", f"http://127.0.0.1:{app_port}/"),
+            running(proxy, tmp_path / "nginx.log", f"http://{site}/"),
+        ):
+            if check == "upload":
+                files = {"file": ("hi.txt", b"hello", "text/plain")}
+                sent = httpx.post(f"http://{site}/upload", data={"title": "t"}, files=files)
+                assert sent.status_code == 303
+                assert sent.headers["location"] == f"http://{site}/upload"
+                page = httpx.get(f"http://{site}/upload").text
+                assert f'href="http://{site}/files/' in page
+            else:
+                assert "new WebSocket" in httpx.get(f"http://{site}/").text
+                chat_through(site)

@@ -53,12 +53,14 @@ async def test_upload() -> None:
 
 
 async def test_chat() -> None:
-    async with TestClient(step4_chat.app) as client:
-        async with client.websocket_connect("/ws/lobby?name=ann") as ann:
-            assert await ann.receive_json() == {"user": "*", "text": "ann joined"}
-            async with client.websocket_connect("/ws/lobby?name=bob") as bob:
-                assert await ann.receive_json() == {"user": "*", "text": "bob joined"}
-                assert await bob.receive_json() == {"user": "*", "text": "bob joined"}
-                await bob.send_text("hi ann")
-                assert await ann.receive_json() == {"user": "bob", "text": "hi ann"}
-            assert await ann.receive_json() == {"user": "*", "text": "bob left"}
+    async with (
+        TestClient(step4_chat.app) as client,
+        client.websocket_connect("/ws/lobby?name=ann") as ann,
+    ):
+        assert await ann.receive_json() == {"user": "*", "text": "ann joined"}
+        async with client.websocket_connect("/ws/lobby?name=bob") as bob:
+            assert await ann.receive_json() == {"user": "*", "text": "bob joined"}
+            assert await bob.receive_json() == {"user": "*", "text": "bob joined"}
+            await bob.send_text("hi ann")
+            assert await ann.receive_json() == {"user": "bob", "text": "hi ann"}
+        assert await ann.receive_json() == {"user": "*", "text": "bob left"}
