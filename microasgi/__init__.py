@@ -5,6 +5,7 @@ from microasgi.datastructures import FormData, State, UploadFile
 from microasgi.exceptions import HTTPException
 from microasgi.requests import ClientDisconnect, HTTPConnection, Request
 from microasgi.responses import (
+    FileResponse,
     HTMLResponse,
     JSONResponse,
     PlainTextResponse,
@@ -20,6 +21,7 @@ __version__ = "0.1.0"
 __all__ = [
     "App",
     "ClientDisconnect",
+    "FileResponse",
     "FormData",
     "HTMLResponse",
     "HTTPConnection",

@@ -183,6 +183,8 @@ class HTTPConnection:
         host, port = self._host()
         if port is not None and port == _DEFAULT_PORTS.get(scheme):
             port = None
+        if ":" in host:  # an IPv6 literal: encoded=True wants it bracketed
+            host = f"[{host}]"
         try:
             return URL.build(
                 scheme=scheme, host=host, port=port, path=path, query_string=query, encoded=True

@@ -274,6 +274,44 @@ def _spec_version(scope: Scope) -> tuple[int, ...]:
         return (2, 0)
 
 
+class _ClientGone(Exception):
+    """The server's ``send`` raised OSError (ASGI 2.4): the client disconnected."""
+
+
+async def _until_disconnect(
+    scope: Scope, receive: Receive, send: Send, send_body: Callable[[Send], Awaitable[None]]
+) -> None:
+    """Run ``send_body(send)``, stopping quietly when the client disconnects."""
+    if _spec_version(scope) >= (2, 4):
+        # Servers on 2.4+ raise OSError from send once the client is gone.
+        async def checked_send(message: Message) -> None:
+            try:
+                await send(message)
+            except OSError:
+                raise _ClientGone from None
+
+        with contextlib.suppress(_ClientGone):
+            await send_body(checked_send)
+        return
+    failure: Exception | None = None
+    async with anyio.create_task_group() as group:
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            group.cancel_scope.cancel()
+
+        group.start_soon(watch)
+        try:
+            await send_body(send)
+        except Exception as exc:
+            # Raised outside the group, so the server sees the error, not an ExceptionGroup.
+            failure = exc
+        group.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+
+
 class StreamingResponse(Response):
     """A body sent in chunks from an (async or sync) iterator, and optional trailers."""
 
@@ -303,61 +341,44 @@ class StreamingResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send start, each chunk as it comes, the end, then trailers where possible."""
-        with_trailers = self.trailers is not None and wants_trailers(scope)
+        head = scope.get("method") == "HEAD"
+        with_trailers = self.trailers is not None and not head and wants_trailers(scope)
         start = {"type": "http.response.start", "status": self.status_code}
         start["headers"] = self.raw_headers()
         if with_trailers:
             start["trailers"] = True
         chunks = self._chunks()
-        try:
-            await send(start)
-            if scope.get("method") == "HEAD":
-                await send({"type": "http.response.body", "body": b""})
-                return
-            if _spec_version(scope) >= (2, 4):
-                # Servers on 2.4+ raise OSError from send once the client is gone.
-                try:
-                    await self._stream(chunks, send)
-                except OSError:
-                    return
-            else:
-                finished = False
-                error: Exception | None = None
-                async with anyio.create_task_group() as group:
 
-                    async def watch() -> None:
-                        while (await receive())["type"] != "http.disconnect":
-                            pass
-                        group.cancel_scope.cancel()
-
-                    group.start_soon(watch)
-                    try:
-                        await self._stream(chunks, send)
-                        finished = True
-                    except Exception as exc:  # raised below, outside the group, unwrapped
-                        error = exc
-                    group.cancel_scope.cancel()
-                if error is not None:
-                    raise error
-                if not finished:  # the client left: nothing more to send
-                    return
+        async def send_body(send: Send) -> None:
+            await self._stream(chunks, send)
             if with_trailers:
                 assert self.trailers is not None
                 trailers = encode_headers(await self.trailers())
                 await send(
                     {"type": "http.response.trailers", "headers": trailers, "more_trailers": False}
                 )
+
+        try:
+            await send(start)
+            if head:
+                await send({"type": "http.response.body", "body": b""})
+            else:
+                await _until_disconnect(scope, receive, send, send_body)
         finally:
-            aclose = getattr(chunks, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            # Close what we iterated, so the user's generator runs its cleanup now.
+            for iterator in (chunks, self.content):
+                aclose = getattr(iterator, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+                elif callable(getattr(iterator, "close", None)):
+                    await anyio.to_thread.run_sync(iterator.close)  # type: ignore[union-attr]
         if self.background is not None:
             await run_callable(self.background)
 
     def _chunks(self) -> AsyncIterator[Chunk]:
         content = self.content
         if isinstance(content, AsyncIterable):
-            return _aiter_of(content)
+            return content.__aiter__()
         return iterate_in_thread(iter(content))
 
     async def _stream(self, chunks: AsyncIterator[Chunk], send: Send) -> None:
@@ -367,11 +388,6 @@ class StreamingResponse(Response):
             if chunk:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-async def _aiter_of(content: AsyncIterable[Chunk]) -> AsyncIterator[Chunk]:
-    async for chunk in content:
-        yield chunk
 
 
 def _from_body(body: Any, status: int | None, headers: HeadersArg | None) -> Response:
@@ -398,10 +414,6 @@ def to_response(value: Any) -> Response:
             raise TypeError("return a Response alone: set its status_code and headers on it")
         return _from_body(value[0], value[1], value[2] if len(value) == 3 else None)
     return _from_body(value, None, None)
-
-
-class _ClientGone(Exception):
-    """The server's ``send`` raised OSError (ASGI 2.4): the client disconnected."""
 
 
 class FileResponse(Response):
@@ -612,37 +624,3 @@ class FileResponse(Response):
 def _is_content_header(name: bytes) -> bool:
     """Representation metadata a 304, 412 or 416 must not carry (RFC 9110 15.4.5)."""
     return name.startswith(b"content-") and name != b"content-location"
-
-
-async def _until_disconnect(
-    scope: Scope, receive: Receive, send: Send, send_body: Callable[[Send], Awaitable[None]]
-) -> None:
-    """Run ``send_body(send)``, stopping quietly when the client disconnects."""
-    if _spec_version(scope) >= (2, 4):
-        # Servers on 2.4+ raise OSError from send once the client is gone.
-        async def checked_send(message: Message) -> None:
-            try:
-                await send(message)
-            except OSError:
-                raise _ClientGone from None
-
-        with contextlib.suppress(_ClientGone):
-            await send_body(checked_send)
-        return
-    failure: Exception | None = None
-    async with anyio.create_task_group() as group:
-
-        async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            group.cancel_scope.cancel()
-
-        group.start_soon(watch)
-        try:
-            await send_body(send)
-        except Exception as exc:
-            # Raised outside the group, so the server sees the error, not an ExceptionGroup.
-            failure = exc
-        group.cancel_scope.cancel()
-    if failure is not None:
-        raise failure
