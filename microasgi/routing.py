@@ -24,8 +24,10 @@ from urllib.parse import quote
 import anyio
 
 from microasgi._concurrency import is_async_callable
+from microasgi._errors import ErrorLayer
 from microasgi._types import ASGIApp, Receive, Scope, Send
 from microasgi.exceptions import HTTPException
+from microasgi.lifespan import Lifespan
 from microasgi.requests import FORM_KEY, Request
 from microasgi.responses import RedirectResponse, Response, to_response
 from microasgi.websockets import WebSocket
@@ -540,6 +542,14 @@ class Router:
         self.redirect_slashes = redirect_slashes
         self._trees: dict[str, _Tree] | None = None
         self._names: dict[str, AnyRoute] = {}
+        self._app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve this router on its own, as an ASGI app (errors and lifespan handled)."""
+        if self._app is None:
+            lifespan = Lifespan(self, lambda: [mount.app for mount in self.mounts])
+            self._app = ErrorLayer(Dispatcher(self, lifespan))
+        await self._app(scope, receive, send)
 
     # registration
 

@@ -378,3 +378,22 @@ def test_mount_prefixes_are_literal() -> None:
     router = Router()
     with pytest.raises(ValueError, match="literal"):
         router.mount("/users/{id}", App())
+
+
+async def test_a_router_is_an_asgi_app_on_its_own() -> None:
+    router = Router()
+    router.add_route("/items/{i:int}", named("item"))
+    async with TestClient(router) as client:
+        assert (await client.get("/items/2")).json() == {"route": "item", "i": "2"}
+        assert (await client.get("/missing")).status_code == 404
+        assert (await client.post("/items/2")).status_code == 405
+
+
+async def test_a_mounted_router_serves_under_the_prefix() -> None:
+    router = Router()
+    router.add_route("/items/{i:int}", named("item"))
+    app = App()
+    app.mount("/v2", router, name="v2")
+    async with TestClient(app) as client:
+        assert (await client.get("/v2/items/2")).json() == {"route": "item", "i": "2"}
+    assert app.url_path_for("v2:item", i=9) == "/v2/items/9"
