@@ -5,7 +5,8 @@ handler for its status or class, else a plain one (a 500 is logged once, with it
 traceback). An exception after the response started is re-raised untouched: the spec
 asks the server to see it, and the client must not take a truncated body as complete.
 For WebSockets, an error before accept denies the connection (a real HTTP response where
-the server supports it, else a close that the server turns into a 403); after accept it
+the server supports it, else a close that the server turns into a 403): the user's
+handler, called with the ``WebSocket``, may return that response. After accept an error
 closes with 1011.
 """
 
@@ -17,12 +18,11 @@ import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from microasgi import _extensions
 from microasgi._types import ASGIApp, Message, Receive, Scope, Send
 from microasgi.exceptions import HTTPException
 from microasgi.requests import ClientDisconnect, Request
 from microasgi.responses import PlainTextResponse, Response, to_response
-from microasgi.websockets import WebSocketDisconnect
+from microasgi.websockets import WebSocket, WebSocketDisconnect, send_denial
 
 logger = logging.getLogger("microasgi")
 
@@ -96,24 +96,29 @@ class ErrorLayer:
             response = await self._response_for(exc, scope, receive, send)
             await response(scope, receive, send)
 
-    async def _response_for(
-        self, exc: Exception, scope: Scope, receive: Receive, send: Send
-    ) -> Response:
+    def _handler_for(self, exc: Exception, what: str) -> ExceptionHandler | None:
+        """The user's handler for ``exc``; an unexpected error is logged unless handled."""
         handler = self._find(exc)
         unexpected = not isinstance(exc, HTTPException)
         if unexpected and handler is None:
             handler = self.handlers.get(500)
         if unexpected and (handler is None or handler is self.handlers.get(500)):
-            logger.error("Exception in ASGI application", exc_info=exc)
+            logger.error(what, exc_info=exc)
+        return handler
+
+    def _default_response(self, exc: Exception) -> Response:
+        if isinstance(exc, HTTPException):
+            return http_exception_response(exc)
+        return _server_error(exc, self.debug)
+
+    async def _response_for(
+        self, exc: Exception, scope: Scope, receive: Receive, send: Send
+    ) -> Response:
+        handler = self._handler_for(exc, "Exception in ASGI application")
         if handler is None:
-            if isinstance(exc, HTTPException):
-                return http_exception_response(exc)
-            return _server_error(exc, self.debug)
+            return self._default_response(exc)
         try:
-            result = handler(Request(scope, receive, send), exc)
-            if isinstance(result, Awaitable):
-                result = await result
-            return to_response(result)
+            return to_response(await _call(handler, Request(scope, receive, send), exc))
         except Exception as handler_exc:
             logger.error("Exception in exception handler", exc_info=handler_exc)
             return _server_error(handler_exc, self.debug)
@@ -121,6 +126,7 @@ class ErrorLayer:
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         # "connecting" until the app accepts, then "open", then "closed".
         state = "connecting"
+        connect_received = False
 
         async def watched_send(message: Message) -> None:
             nonlocal state
@@ -132,50 +138,57 @@ class ErrorLayer:
                 state = "closed"
 
         async def watched_receive() -> Message:
-            nonlocal state
+            nonlocal state, connect_received
             message = await receive()
-            if message["type"] == "websocket.disconnect":
+            if message["type"] == "websocket.connect":
+                connect_received = True
+            elif message["type"] == "websocket.disconnect":
                 state = "closed"
             return message
 
         try:
             await self.app(scope, watched_receive, watched_send)
         except WebSocketDisconnect:
-            return  # the client left: a normal end
+            pass  # the client left (or the handler gave up): a normal end, closed below
         except Exception as exc:
             if state == "closed":
                 raise
-            if isinstance(exc, HTTPException):
-                response = http_exception_response(exc)
-            else:
-                logger.error("Exception in WebSocket handler", exc_info=exc)
-                response = _server_error(exc, self.debug)
             if state == "open":
+                if not isinstance(exc, HTTPException):
+                    logger.error("Exception in WebSocket handler", exc_info=exc)
                 await _close_quietly(send, 1011)
-            else:
-                await _deny(scope, receive, send, response)
-            return
+                return
+            connection = WebSocket(scope, watched_receive, watched_send)
+            # The handler's own WebSocket may have read the connect message already.
+            connection._connect_received = connect_received
+            response = await self._denial_for(exc, connection)
+        else:
+            response = None
         if state == "open":
             await _close_quietly(send, 1000)
         elif state == "connecting":
-            await _deny(scope, receive, send, None)
+            await send_denial(scope, send, response)
+
+    async def _denial_for(self, exc: Exception, connection: WebSocket) -> Response | None:
+        """What to refuse the handshake with; None when the handler refused it itself."""
+        handler = self._handler_for(exc, "Exception in WebSocket handler")
+        if handler is None:
+            return self._default_response(exc)
+        try:
+            result = await _call(handler, connection, exc)
+            return None if result is None else to_response(result)
+        except Exception as handler_exc:
+            logger.error("Exception in exception handler", exc_info=handler_exc)
+            return _server_error(handler_exc, self.debug)
+
+
+async def _call(handler: ExceptionHandler, connection: Any, exc: Exception) -> Any:
+    result = handler(connection, exc)
+    if isinstance(result, Awaitable):
+        result = await result
+    return result
 
 
 async def _close_quietly(send: Send, code: int) -> None:
     with contextlib.suppress(OSError):  # the client is already gone
         await send({"type": "websocket.close", "code": code, "reason": ""})
-
-
-async def _deny(scope: Scope, receive: Receive, send: Send, response: Response | None) -> None:
-    """Refuse a connection that was never accepted."""
-    if response is not None and _extensions.supports(scope, _extensions.WEBSOCKET_HTTP_RESPONSE):
-        await send(
-            {
-                "type": "websocket.http.response.start",
-                "status": response.status_code,
-                "headers": response.raw_headers(),
-            }
-        )
-        await send({"type": "websocket.http.response.body", "body": response.body})
-    else:
-        await _close_quietly(send, 1008)

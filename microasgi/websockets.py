@@ -6,15 +6,15 @@ import contextlib
 import enum
 import json
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
+
+import anyio
 
 from microasgi import _extensions
 from microasgi._types import Message, Receive, Scope, Send
-from microasgi.datastructures import HeadersArg, encode_headers
+from microasgi.datastructures import HeadersArg, encode_header, encode_headers
 from microasgi.requests import HTTPConnection
-
-if TYPE_CHECKING:
-    from microasgi.responses import Response
+from microasgi.responses import Response, json_dumps
 
 
 class WebSocketDisconnect(Exception):
@@ -41,7 +41,14 @@ class WebSocketState(enum.Enum):
 class WebSocket(HTTPConnection):
     """A WebSocket connection: accept or deny it, then exchange messages."""
 
-    __slots__ = ("_close_code", "_connect_received", "_receive", "_send", "state_")
+    __slots__ = (
+        "_close_code",
+        "_close_reason",
+        "_connect_received",
+        "_connection_state",
+        "_receive",
+        "_send",
+    )
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":
@@ -50,8 +57,10 @@ class WebSocket(HTTPConnection):
         self._receive = receive
         self._send = send
         self._connect_received = False
-        self._close_code: int | None = None  # set once the client or we closed
-        self.state_ = WebSocketState.CONNECTING
+        # Set once the client or we closed: later calls raise with the same code and reason.
+        self._close_code: int | None = None
+        self._close_reason = ""
+        self._connection_state = WebSocketState.CONNECTING
 
     @property
     def subprotocols(self) -> list[str]:
@@ -61,7 +70,7 @@ class WebSocket(HTTPConnection):
     @property
     def connection_state(self) -> WebSocketState:
         """Where this connection is: connecting, connected, closed or denied."""
-        return self.state_
+        return self._connection_state
 
     async def _await_connect(self) -> None:
         if not self._connect_received:
@@ -72,53 +81,48 @@ class WebSocket(HTTPConnection):
             if message["type"] != "websocket.connect":
                 raise RuntimeError(f"expected websocket.connect, got {message['type']!r}")
 
-    def _disconnected(self, message: Message) -> None:
-        self.state_ = WebSocketState.CLOSED
-        self._close_code = int(message.get("code", 1005))
-        raise WebSocketDisconnect(self._close_code, message.get("reason"))
+    def _disconnected(self, message: Message) -> NoReturn:
+        self._connection_state = WebSocketState.CLOSED
+        self._close_code = int(message.get("code") or 1005)
+        self._close_reason = message.get("reason") or ""
+        raise self._gone()
+
+    def _gone(self) -> WebSocketDisconnect:
+        return WebSocketDisconnect(self._close_code or 1000, self._close_reason)
 
     async def accept(
         self, subprotocol: str | None = None, headers: HeadersArg | None = None
     ) -> None:
         """Complete the handshake, choosing ``subprotocol`` among those offered."""
         raw = encode_headers(headers)
-        if self.state_ is not WebSocketState.CONNECTING:
-            raise RuntimeError(f"cannot accept a connection that is {self.state_.name.lower()}")
+        if subprotocol is not None:
+            encode_header("sec-websocket-protocol", subprotocol)  # refuses CR/LF
+        if self._connection_state is not WebSocketState.CONNECTING:
+            raise RuntimeError(
+                f"cannot accept a connection that is {self._connection_state.name.lower()}"
+            )
         await self._await_connect()
         message: Message = {"type": "websocket.accept", "subprotocol": subprotocol}
         if raw:
             message["headers"] = raw
         await self._send(message)
-        self.state_ = WebSocketState.CONNECTED
+        self._connection_state = WebSocketState.CONNECTED
 
     async def deny(self, response: Response) -> None:
         """Refuse the handshake with ``response`` where the server can, else a plain close."""
-        if self.state_ is not WebSocketState.CONNECTING:
+        if self._connection_state is not WebSocketState.CONNECTING:
             raise RuntimeError("deny() must come before accept()")
         await self._await_connect()
-        if _extensions.supports(self.scope, _extensions.WEBSOCKET_HTTP_RESPONSE):
-            await self._send(
-                {
-                    "type": "websocket.http.response.start",
-                    "status": response.status_code,
-                    "headers": response.raw_headers(),
-                }
-            )
-            # One body message with all of it: granian refuses a chunked denial body.
-            await self._send(
-                {"type": "websocket.http.response.body", "body": response.body, "more_body": False}
-            )
-        else:
-            await self._send({"type": "websocket.close", "code": 1008, "reason": ""})
-        self.state_ = WebSocketState.DENIED
+        self._connection_state = WebSocketState.DENIED
         self._close_code = 1008
+        await send_denial(self.scope, self._send, response)
 
     async def receive(self) -> Message:
         """The next raw message: ``websocket.receive`` (raises on disconnect)."""
-        if self.state_ is WebSocketState.CONNECTING:
+        if self._connection_state is WebSocketState.CONNECTING:
             raise RuntimeError("accept() the connection before receiving")
-        if self.state_ is not WebSocketState.CONNECTED:
-            raise WebSocketDisconnect(self._close_code or 1000)
+        if self._connection_state is not WebSocketState.CONNECTED:
+            raise self._gone()
         message = await self._receive()
         if message["type"] == "websocket.disconnect":
             self._disconnected(message)
@@ -180,16 +184,16 @@ class WebSocket(HTTPConnection):
             pass
 
     async def _send_message(self, message: Message) -> None:
-        if self.state_ is not WebSocketState.CONNECTED:
-            if self.state_ is WebSocketState.CONNECTING:
+        if self._connection_state is not WebSocketState.CONNECTED:
+            if self._connection_state is WebSocketState.CONNECTING:
                 raise RuntimeError("accept() the connection before sending")
-            raise WebSocketDisconnect(self._close_code or 1000)
+            raise self._gone()
         try:
             await self._send(message)
         except OSError:  # ASGI 2.4 servers raise once the client is gone
-            self.state_ = WebSocketState.CLOSED
+            self._connection_state = WebSocketState.CLOSED
             self._close_code = 1006
-            raise WebSocketDisconnect(1006) from None
+            raise self._gone() from None
 
     async def send_text(self, data: str) -> None:
         """Send a text message."""
@@ -201,8 +205,6 @@ class WebSocket(HTTPConnection):
 
     async def send_json(self, data: Any, mode: str = "text") -> None:
         """Send ``data`` as JSON, in a text (default) or binary message."""
-        from microasgi.responses import json_dumps
-
         encoded = json_dumps(data)
         if mode == "binary":
             await self.send_bytes(encoded)
@@ -211,11 +213,56 @@ class WebSocket(HTTPConnection):
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection (before accept: the server answers 403)."""
-        if self.state_ in (WebSocketState.CLOSED, WebSocketState.DENIED):
+        if self._connection_state in (WebSocketState.CLOSED, WebSocketState.DENIED):
             return
-        if self.state_ is WebSocketState.CONNECTING:
+        if self._connection_state is WebSocketState.CONNECTING:
             await self._await_connect()
-        self.state_ = WebSocketState.CLOSED
-        self._close_code = code
+        self._connection_state = WebSocketState.CLOSED
+        self._close_code, self._close_reason = code, reason
         with contextlib.suppress(OSError):  # the client already left
             await self._send({"type": "websocket.close", "code": code, "reason": reason})
+
+
+async def send_denial(scope: Scope, send: Send, response: Response | None) -> None:
+    """Refuse a handshake: ``response`` over ``websocket.http.response``, else a close (403).
+
+    The body goes in one message with its length, whatever the response class: granian
+    refuses a chunked denial body, and uvicorn wants ``body`` present.
+    """
+    if response is None or not _extensions.supports(scope, _extensions.WEBSOCKET_HTTP_RESPONSE):
+        with contextlib.suppress(OSError):  # the client already left
+            await send({"type": "websocket.close", "code": 1008, "reason": ""})
+        return
+    # Render it as an http response would be (a streaming body collected), but with no
+    # extensions: a denial has no pathsend or trailers.
+    http_scope: Scope = {**scope, "type": "http", "method": "GET", "extensions": {}}
+    start: Message = {}
+    chunks: list[bytes] = []
+
+    async def collect(message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            start.update(message)
+        elif kind == "http.response.body":
+            chunks.append(bytes(message.get("body", b"")))
+            if not message.get("more_body", False):
+                body = b"".join(chunks)
+                headers = list(start.get("headers", []))
+                if all(name.lower() != b"content-length" for name, _ in headers):
+                    headers.append((b"content-length", str(len(body)).encode()))
+                await send(
+                    {
+                        "type": "websocket.http.response.start",
+                        "status": start["status"],
+                        "headers": headers,
+                    }
+                )
+                await send(
+                    {"type": "websocket.http.response.body", "body": body, "more_body": False}
+                )
+
+    async def no_receive() -> Message:  # a denial reads nothing from the client
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    await response(http_scope, no_receive, collect)
