@@ -121,12 +121,13 @@ def parse_blocks(page: Path) -> list[Block]:
     return blocks
 
 
-PAGES = sorted(DOCS.rglob("*.md"))
+# CONTRIBUTING.md is included into the site whole: its blocks are docs blocks too.
+PAGES = [*sorted(DOCS.rglob("*.md")), ROOT / "CONTRIBUTING.md"]
 BLOCKS = [block for page in PAGES for block in parse_blocks(page)]
 
 
 def page_id(page: Path) -> str:
-    return str(page.relative_to(DOCS))
+    return str(page.relative_to(ROOT))
 
 
 # --- every block is of a known kind -----------------------------------------------
