@@ -71,15 +71,15 @@ def limits_for(scope: Scope) -> Limits:
 class HTTPConnection:
     """What HTTP requests and WebSocket connections share: the scope's lazy views."""
 
-    __slots__ = ("_cookies", "_headers", "_query", "_state", "_url", "scope")
+    # Built on first access; class-level defaults keep construction to one assignment.
+    _headers: CIMultiDictProxy[str] | None = None
+    _query: MultiDictProxy[str] | None = None
+    _cookies: dict[str, str] | None = None
+    _url: URL | None = None
+    _state: State | None = None
 
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
-        self._headers: CIMultiDictProxy[str] | None = None
-        self._query: MultiDictProxy[str] | None = None
-        self._cookies: dict[str, str] | None = None
-        self._url: URL | None = None
-        self._state: State | None = None
 
     @property
     def app(self) -> App:
@@ -225,17 +225,17 @@ async def _no_send(message: Message) -> None:
 class Request(HTTPConnection):
     """An HTTP request: the scope's views plus the body, form and extension sends."""
 
-    __slots__ = ("_buffered", "_disconnected", "_receive", "_send", "_stream_consumed")
+    _stream_consumed = False
+    _disconnected = False
+    _buffered: tuple[bytes, ...] | list[bytes] = ()  # body bytes is_disconnected() saw
+    _body_ended = False  # is_disconnected() saw the last body message
 
     def __init__(self, scope: Scope, receive: Receive = _empty_receive, send: Send = _no_send):
         if scope["type"] != "http":
             raise ValueError(f"Request needs an http scope, not {scope['type']!r}")
-        super().__init__(scope)
+        self.scope = scope
         self._receive = receive
         self._send = send
-        self._stream_consumed = False
-        self._disconnected = False
-        self._buffered: list[bytes] = []
 
     @property
     def method(self) -> str:
@@ -262,10 +262,12 @@ class Request(HTTPConnection):
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise HTTPException(413, f"request body larger than {limit} bytes")
         total = 0
-        for chunk in self._buffered:
+        buffered, self._buffered = self._buffered, ()
+        for chunk in buffered:
             total += len(chunk)
             yield chunk
-        self._buffered.clear()
+        if self._body_ended:
+            return
         while True:
             message = await self._receive()
             kind = message["type"]
@@ -332,7 +334,9 @@ class Request(HTTPConnection):
                 # Keep body bytes for stream(): they must not be lost to a check.
                 chunk = message.get("body", b"")
                 if chunk:
-                    self._buffered.append(chunk)
+                    self._buffered = [*self._buffered, chunk]
+                if not message.get("more_body", False):
+                    self._body_ended = True
         return self._disconnected
 
     async def push(self, path: str, headers: HeadersArg | None = None) -> bool:

@@ -405,6 +405,31 @@ def _from_body(body: Any, status: int | None, headers: HeadersArg | None) -> Res
     )
 
 
+_TEXT = (b"content-type", b"text/plain; charset=utf-8")
+_JSON = (b"content-type", b"application/json")
+_OCTETS = (b"content-type", b"application/octet-stream")
+
+
+def plain_messages(value: Any, method: str) -> tuple[Message, Message] | None:
+    """The two messages for a plain return (str, dict, list, bytes), exactly as
+    ``to_response(value)`` would send them, without building a Response; else None.
+    """
+    kind = type(value)
+    if kind is str:
+        body, content_type = value.encode(), _TEXT
+    elif kind is dict or kind is list:
+        body, content_type = json_dumps(value), _JSON
+    elif kind is bytes:
+        body, content_type = value, _OCTETS
+    else:
+        return None
+    headers = [(b"content-length", b"%d" % len(body)), content_type]
+    return (
+        {"type": "http.response.start", "status": 200, "headers": headers},
+        {"type": "http.response.body", "body": b"" if method == "HEAD" else body},
+    )
+
+
 def to_response(value: Any) -> Response:
     """Turn what a handler returned into a Response (see the API's return conversion)."""
     if isinstance(value, Response):

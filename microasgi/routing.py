@@ -29,7 +29,7 @@ from microasgi._types import ASGIApp, Receive, Scope, Send
 from microasgi.exceptions import HTTPException
 from microasgi.lifespan import Lifespan
 from microasgi.requests import FORM_KEY, Request
-from microasgi.responses import RedirectResponse, Response, to_response
+from microasgi.responses import RedirectResponse, Response, plain_messages, to_response
 from microasgi.websockets import WebSocket
 
 HTTP_METHODS = frozenset(
@@ -439,7 +439,8 @@ class _Tree:
 
     def __init__(self, routes: Iterable[AnyRoute], mounts: Iterable[Mount]) -> None:
         self.root = _Node()
-        self.static: dict[str, list[AnyRoute]] = {}
+        # path -> method -> the first route for it: a parameterless path is two dict hits
+        self.static: dict[str, dict[str, AnyRoute]] = {}
         for route in routes:
             segments = route.compile()
             node = self.root
@@ -447,7 +448,9 @@ class _Tree:
                 node = node.child(segment)
             node.routes.append(route)
             if all(segment.literal is not None for segment in segments):
-                self.static.setdefault(route.path, []).append(route)
+                by_method = self.static.setdefault(route.path, {})
+                for method in route.methods if isinstance(route, Route) else ("GET",):
+                    by_method.setdefault(method, route)
         for mount in mounts:
             node = self.root
             for text in _split(mount.path) if mount.path else ():
@@ -459,9 +462,9 @@ class _Tree:
         """The most specific match accepting ``method``, or None."""
         static = self.static.get(path)
         if static is not None:
-            for route in static:
-                if route.accepts(method):
-                    return Match(route, {})
+            route = static.get(method)
+            if route is not None:
+                return Match(route, {})
         for match in self.matches(path):
             if match.mount is not None or (match.route and match.route.accepts(method)):
                 return match
@@ -649,8 +652,7 @@ class Router:
 
     def lookup(self, kind: str, path: str, method: str = "GET") -> Lookup:
         """Decide, once, what answers ``path``: a route, a mount, a 405, a redirect, or 404."""
-        trees = self._trees or self._build()
-        tree = trees[kind]
+        tree = (self._trees or self._build())[kind]
         match = tree.first(path, method)
         if match is not None:
             return Lookup(match)
@@ -703,42 +705,49 @@ class Dispatcher:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Dispatch one scope: http, websocket or lifespan."""
-        kind = scope["type"]
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "websocket":
-            await self._websocket(scope, receive, send)
-        elif kind == "lifespan":
-            await self.lifespan(scope, receive, send)
-        else:
-            raise ValueError(f"unsupported ASGI scope type {kind!r}")
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._other(scope, receive, send)
+            return
+        # The hot path, kept flat: every await of a coroutine here costs a frame.
         method = scope["method"]
         path = route_path(scope)
-        found = self.router.lookup("http", path, method)
-        match = found.match
+        router = self.router
+        match = (router._trees or router._build())["http"].first(path, method)
         if match is None:
-            await self._unmatched(found, scope, receive, send)
+            await self._unmatched(router.lookup("http", path, method), scope, receive, send)
             return
         if match.mount is not None:
             await match.mount.app(match.mount.child_scope(scope), receive, send)
             return
         route = match.route
         assert isinstance(route, Route)
-        scope["path_params"] = match.params
+        params = match.params
+        scope["path_params"] = params
         request = Request(scope, receive, send)
         try:
             if route.is_async:
-                result = await route.endpoint(request, **match.params)
+                result = await route.endpoint(request, **params)
             else:
-                call = functools.partial(route.endpoint, request, **match.params)
+                call = functools.partial(route.endpoint, request, **params)
                 result = await anyio.to_thread.run_sync(call)
-            await to_response(result)(scope, receive, send)
+            messages = plain_messages(result, method)
+            if messages is None:
+                await to_response(result)(scope, receive, send)
+            else:
+                await send(messages[0])
+                await send(messages[1])
         finally:
-            form = scope.get(FORM_KEY)
-            if form is not None:
-                await form.close()
+            if FORM_KEY in scope:
+                await scope[FORM_KEY].close()
+
+    async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "websocket":
+            await self._websocket(scope, receive, send)
+        elif kind == "lifespan":
+            await self.lifespan(scope, receive, send)
+        else:
+            raise ValueError(f"unsupported ASGI scope type {kind!r}")
 
     async def _unmatched(self, found: Lookup, scope: Scope, receive: Receive, send: Send) -> None:
         if found.allow:

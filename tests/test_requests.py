@@ -286,6 +286,11 @@ async def test_is_disconnected_does_not_wait_and_keeps_body_bytes() -> None:
         assert await request.is_disconnected() is False
         assert await request.body() == b"kepttoo"
 
+    last = Request(http_scope(method="POST"), body_receive(b"only"))
+    with anyio.fail_after(1):
+        assert await last.is_disconnected() is False
+        assert await last.body() == b"only"  # the last message was kept, not waited for again
+
     async def gone() -> Message:
         return {"type": "http.disconnect"}
 

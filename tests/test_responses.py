@@ -333,3 +333,22 @@ async def test_streaming_through_the_app() -> None:
     async with TestClient(app) as client:
         response = await client.get("/")
     assert response.content == b"012"
+
+
+@pytest.mark.parametrize("value", ["héllo", "", {"a": [1, "é"]}, [1, 2], b"\x00raw", b""])
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+async def test_plain_returns_send_exactly_what_their_response_would(
+    value: Any, method: str
+) -> None:
+    from microasgi.responses import plain_messages, to_response
+
+    fast = plain_messages(value, method)
+    assert fast is not None
+    assert list(fast) == await run(to_response(value), scope_for(method))
+
+
+def test_other_returns_take_the_response_path() -> None:
+    from microasgi.responses import plain_messages
+
+    for value in [None, ("x", 201), PlainTextResponse("x"), bytearray(b"x"), 3]:
+        assert plain_messages(value, "GET") is None
