@@ -6,7 +6,7 @@ import nox
 
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["tests", "tests_stdlib_json", "lint", "typecheck"]
+nox.options.sessions = ["tests", "tests_stdlib_json", "interop", "lint", "typecheck", "docs"]
 
 PACKAGE = "microasgi"
 
@@ -24,6 +24,22 @@ def tests_stdlib_json(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.run("uv", "pip", "uninstall", "orjson", external=True)
     session.run("pytest", "-m", "not interop", "-q", *session.posargs)
+
+
+@nox.session(python="3.11")
+def interop(session: nox.Session) -> None:
+    """Run the app under real servers with real clients; regenerate docs/servers.md."""
+    session.install("-e", ".[test,interop]")
+    session.run(
+        "pytest", "-m", "interop", *session.posargs, env={"INTEROP_SERVERS_MD": "docs/servers.md"}
+    )
+
+
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """Build the documentation strictly (any warning fails)."""
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict", "--site-dir", f"{session.create_tmp()}/site")
 
 
 @nox.session(python="3.11")
