@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
-from urllib.parse import parse_qsl, quote
+from urllib.parse import quote, unquote
 
 import anyio
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
@@ -60,6 +60,29 @@ def parse_cookies(header: str) -> dict[str, str]:
             value = value[1:-1]
         cookies[name] = value
     return cookies
+
+
+def parse_query(text: str) -> list[tuple[str, str]]:
+    """Parse ``a=1&b=2`` like ``parse_qsl(text, keep_blank_values=True)``, faster.
+
+    parse_qsl unquotes each name and value in its own call, and the calls are the cost.
+    Here the pieces are joined with NUL (which no piece can hold unescaped and no UTF-8
+    sequence contains), unquoted in one call, and split again.
+    """
+    if "+" in text:
+        text = text.replace("+", " ")
+    flat: list[str] = []
+    for pair in text.split("&"):
+        if pair:
+            name, _, value = pair.partition("=")
+            flat.append(name)
+            flat.append(value)
+    if "%" in text:
+        if "%00" in text or "\x00" in text:
+            flat = [unquote(piece) for piece in flat]
+        else:
+            flat = unquote("\x00".join(flat)).split("\x00")
+    return list(zip(flat[::2], flat[1::2], strict=True))
 
 
 def limits_for(scope: Scope) -> Limits:
@@ -129,7 +152,7 @@ class HTTPConnection:
         """The query string's parameters, percent-decoded."""
         if self._query is None:
             raw = self.scope.get("query_string", b"").decode("latin-1")
-            self._query = MultiDictProxy(MultiDict(parse_qsl(raw, keep_blank_values=True)))
+            self._query = MultiDictProxy(MultiDict(parse_query(raw)))
         return self._query
 
     @property

@@ -339,3 +339,32 @@ async def test_app_state_is_a_plain_namespace() -> None:
 
     async with TestClient(app) as client:
         assert (await client.get("/")).json() == {"a": 1}
+
+
+def test_parse_query_agrees_with_parse_qsl() -> None:
+    import random
+    from urllib.parse import parse_qsl
+
+    from microasgi.requests import parse_query
+
+    alphabet = [
+        "a",
+        "b",
+        "=",
+        "&",
+        "+",
+        "%",
+        "%2",
+        "%41",
+        "%C3%A9",
+        "%zz",
+        "%00",
+        "\x00",
+        "é",
+        " ",
+        ";",
+    ]
+    rng = random.Random(1234)
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 12)))
+        assert parse_query(text) == parse_qsl(text, keep_blank_values=True), text
