@@ -508,6 +508,11 @@ def test_tutorial_chat_under_a_real_server(server: str, tmp_path: Path) -> None:
 DEPLOY = TUTORIAL / "deploy"
 
 
+# The tests that need a server package (or nginx) are marked interop: the interop session
+# installs the servers and Mangum.
+
+
+@pytest.mark.interop
 def test_lambda_handler_answers_an_api_gateway_event() -> None:
     pytest.importorskip("mangum")
     from deploy.lambda_handler import handler
@@ -538,6 +543,7 @@ def test_lambda_handler_answers_an_api_gateway_event() -> None:
     )
 
 
+@pytest.mark.interop
 @pytest.mark.parametrize(
     ("module", "server"), [("proxied_hypercorn", "hypercorn"), ("proxied_granian", "granian")]
 )
@@ -551,6 +557,12 @@ async def test_proxy_wrappers_serve_the_chat(module: str, server: str) -> None:
         assert "new WebSocket" in page.text
 
 
+def dockerfile_command() -> list[str]:
+    """The CMD of deploy/Dockerfile, which must be exec-form JSON."""
+    lines = (DEPLOY / "Dockerfile").read_text().splitlines()
+    return list(json.loads(next(line for line in lines if line.startswith("CMD "))[4:]))
+
+
 def test_dockerfile_copies_and_runs_what_exists() -> None:
     lines = (DEPLOY / "Dockerfile").read_text().splitlines()
     copies = [line.split()[1:-1] for line in lines if line.startswith("COPY ")]
@@ -561,15 +573,19 @@ def test_dockerfile_copies_and_runs_what_exists() -> None:
     for line in lines:
         if line.startswith("RUN pip install"):
             check_pip(shlex.split(line)[2:])
-    cmd = json.loads(next(line for line in lines if line.startswith("CMD "))[4:])
+    cmd = dockerfile_command()
     assert cmd[0] == "uvicorn"
     check_target(cmd[1])
+
+
+@pytest.mark.interop
+def test_dockerfile_uses_real_uvicorn_options() -> None:
     help_text = subprocess.run(
         [sys.executable, "-m", "uvicorn", "--help"], capture_output=True, text=True, check=False
     ).stdout
     if not help_text:
         pytest.skip("uvicorn is not installed")
-    for option in (word for word in cmd if word.startswith("--")):
+    for option in (word for word in dockerfile_command() if word.startswith("--")):
         assert option in help_text, f"uvicorn has no option {option}"
 
 
@@ -591,6 +607,7 @@ def nginx_config(tmp_path: Path, listen: int, upstream: int) -> Path:
     return main
 
 
+@pytest.mark.interop
 def test_nginx_conf_is_valid(tmp_path: Path) -> None:
     nginx = shutil.which("nginx")
     if nginx is None:
