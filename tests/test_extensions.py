@@ -426,3 +426,49 @@ async def test_head_with_trailers_keeps_its_promise() -> None:
     # stream: either no announcement, or the trailers after the (empty) body.
     announced = sent[0].get("trailers", False)
     assert announced == ("http.response.trailers" in types(sent))
+
+
+# --- examples/push.py -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extensions", "how"),
+    [
+        (None, "pushed with the page"),
+        ({EARLY_HINT: {}}, "announced early"),
+        ({}, "fetched after the page"),
+    ],
+)
+async def test_push_example_pushes_its_css_or_falls_back(
+    extensions: dict[str, Any] | None, how: str
+) -> None:
+    from examples.push import app
+
+    response = await fetch(app, extensions=extensions, headers={"Accept-Encoding": "gzip"})
+    assert response.status_code == 200
+    assert how in response.text
+    assert response.headers["link"] == "</style.css>; rel=preload; as=style"
+    if extensions is None:
+        assert response.pushes == [
+            ("/style.css", [("accept", "text/css,*/*;q=0.1"), ("accept-encoding", "gzip")])
+        ]
+    else:
+        assert response.pushes == []
+    expected_hints = (
+        ["</style.css>; rel=preload; as=style"] if extensions == {EARLY_HINT: {}} else []
+    )
+    assert response.early_hints == expected_hints
+    css = await fetch(app, "/style.css")
+    assert css.headers["content-type"] == "text/css; charset=utf-8"
+    assert "font" in css.text
+
+
+async def test_push_example_pushes_below_its_mount_prefix() -> None:
+    from examples.push import app as push_app
+
+    parent = App()
+    parent.mount("/push", push_app)
+    response = await fetch(parent, "/push/")
+    assert [path for path, _ in response.pushes] == ["/push/style.css"]
+    assert 'href="/push/style.css"' in response.text
+    assert (await fetch(parent, "/push/style.css")).status_code == 200

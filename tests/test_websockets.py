@@ -923,3 +923,163 @@ async def test_a_denied_app_runs_to_its_end() -> None:
         async with TestClient(app) as client:
             assert (await refusal(client)).status_code == 403
     assert done == ["after deny"]
+
+
+# --- examples/chat.py and examples/deny.py ------------------------------------------------
+
+
+@pytest.fixture
+def chat_app(monkeypatch: pytest.MonkeyPatch) -> App:
+    from examples import chat
+
+    monkeypatch.setattr(chat.app.state, "rooms", chat.Rooms())
+    return chat.app
+
+
+async def test_chat_broadcasts_to_everyone_in_the_room_and_no_one_else(chat_app: App) -> None:
+    def said(user: str, text: str) -> dict[str, str]:
+        return {"user": user, "text": text}
+
+    with anyio.fail_after(5):
+        async with (
+            TestClient(chat_app) as client,
+            client.websocket_connect("/ws/lobby?name=ann") as ann,
+        ):
+            assert await ann.receive_json() == said("*", "ann joined")
+            async with (
+                client.websocket_connect("/ws/lobby?name=bob") as bob,
+                client.websocket_connect("/ws/attic?name=cat") as cat,
+            ):
+                assert await ann.receive_json() == said("*", "bob joined")
+                assert await bob.receive_json() == said("*", "bob joined")
+                assert await cat.receive_json() == said("*", "cat joined")
+                await ann.send_text("hello")
+                assert await ann.receive_json() == said("ann", "hello")
+                assert await bob.receive_json() == said("ann", "hello")
+                # cat's next message is its own: nothing from the lobby came before it.
+                await cat.send_text("anyone?")
+                assert await cat.receive_json() == said("cat", "anyone?")
+                await bob.close()
+                assert await ann.receive_json() == said("*", "bob left")
+    rooms = chat_app.state.rooms
+    assert (rooms.get("lobby"), rooms.get("attic")) == (None, None)
+
+
+async def drain(ws: WebSocketTestSession) -> int:
+    """Read until the server closes; return how many messages came before the close."""
+    count = 0
+    try:
+        while True:
+            await ws.receive()
+            count += 1
+    except WebSocketDisconnect:
+        return count
+
+
+async def test_chat_drops_a_client_too_slow_to_keep_up(
+    chat_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from examples import chat
+
+    monkeypatch.setattr(chat, "OUTBOX_SIZE", 2)
+    with anyio.fail_after(10):
+        async with (
+            TestClient(chat_app) as client,
+            client.websocket_connect("/ws/lobby?name=fast") as fast,
+            client.websocket_connect("/ws/lobby?name=slow") as slow,
+        ):
+            # The test client buffers 100 messages per connection, the chat 2 more: past
+            # that, slow (which reads nothing) is dropped instead of holding fast up.
+            assert [(await fast.receive_json())["text"] for _ in range(2)] == [
+                "fast joined",
+                "slow joined",
+            ]
+            notices: list[str] = []
+            for n in range(150):
+                await fast.send_text(f"m{n}")
+                while (text := (await fast.receive_json())["text"]) != f"m{n}":
+                    notices.append(text)
+            assert notices == ["slow left"]
+            received = await drain(slow)
+            assert slow.close_code == 1013
+            assert 100 <= received < 150
+    assert chat_app.state.rooms.get("lobby") is None
+
+
+async def test_chat_leaves_no_task_behind(chat_app: App) -> None:
+    with anyio.fail_after(5):
+        async with TestClient(chat_app) as client:
+            before = len(anyio.get_running_tasks())
+            for _ in range(3):
+                async with (
+                    client.websocket_connect("/ws/r?name=a") as a,
+                    client.websocket_connect("/ws/r?name=b") as b,
+                ):
+                    await a.send_text("x")
+                    await b.close(1001)
+            await anyio.lowlevel.checkpoint()
+            assert len(anyio.get_running_tasks()) == before
+            page = await client.get("/")
+            assert page.status_code == 200
+            assert "new WebSocket" in page.text
+
+
+async def test_chat_page_keeps_the_prefix_it_is_served_under(chat_app: App) -> None:
+    parent = App()
+    parent.mount("/chat", chat_app)
+    with anyio.fail_after(5):
+        async with TestClient(parent) as client:
+            page = await client.get("/chat/")
+            assert '<script type="application/json" id="base">"/chat"</script>' in page.text
+            async with client.websocket_connect("/chat/ws/lobby?name=x") as ws:
+                assert await ws.receive_json() == {"user": "*", "text": "x joined"}
+
+
+@pytest.mark.parametrize(
+    ("query", "headers", "error"),
+    [
+        ("", {}, "missing token"),
+        ("?token=nope", {}, "invalid token"),
+        ("", {"Authorization": "Bearer nope"}, "invalid token"),
+    ],
+)
+async def test_deny_example_answers_401_with_json(
+    query: str, headers: dict[str, str], error: str
+) -> None:
+    from examples.deny import app
+
+    with anyio.fail_after(5):
+        async with TestClient(app) as client:
+            response = await refusal(client, "/ws" + query) if not headers else None
+            if headers:
+                try:
+                    async with client.websocket_connect("/ws", headers=headers):
+                        pass
+                except WebSocketDenied as exc:
+                    response = exc.response
+    assert response is not None
+    assert response.status_code == 401
+    assert response.json() == {"error": error}
+    assert response.headers["www-authenticate"] == 'Bearer realm="echo"'
+    assert response.headers["content-type"] == "application/json"
+    # A server without websocket.http.response: a plain 403.
+    assert (await refusal_by(app, "/ws" + query, extensions={})).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("query", "headers"), [("?token=s3cret", {}), ("", {"Authorization": "Bearer s3cret"})]
+)
+async def test_deny_example_echoes_text_and_bytes_with_the_token(
+    query: str, headers: dict[str, str]
+) -> None:
+    from examples.deny import app
+
+    with anyio.fail_after(5):
+        async with (
+            TestClient(app) as client,
+            client.websocket_connect("/ws" + query, headers=headers) as ws,
+        ):
+            await ws.send_text("héllo")
+            assert await ws.receive_text() == "héllo"
+            await ws.send_bytes(b"\x00\xff")
+            assert await ws.receive_bytes() == b"\x00\xff"
