@@ -46,6 +46,26 @@ def _wrk_version() -> str | None:
     return line[0] if line else "unknown"
 
 
+def _revision() -> str | None:
+    """The commit measured, marked when microasgi/ had uncommitted changes."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "microasgi"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        )
+    except OSError:
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + (" + uncommitted changes" if dirty.stdout.strip() else "")
+
+
 def describe(with_wrk: bool = False) -> dict[str, Any]:
     """Machine, interpreter and the installed versions of every package that matters here."""
     versions: dict[str, str | None] = {}
@@ -62,6 +82,7 @@ def describe(with_wrk: bool = False) -> dict[str, Any]:
         "python_build": " ".join(platform.python_build()),
         "executable": sys.executable,
         "packages": versions,
+        "revision": _revision(),
     }
     if with_wrk:
         info["wrk"] = _wrk_version()

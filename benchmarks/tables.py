@@ -6,6 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 NA = "n/a"
+# "cpu": process CPU time per request, which other processes' load cannot inflate (thread
+# hand-off waits are not in it); "wall": wall-clock time per request.
+CLOCKS = ("cpu", "wall")
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -37,11 +40,16 @@ def inproc_frameworks(data: dict[str, Any]) -> list[str]:
     return [fw for fw in data["frameworks"] if fw not in data.get("missing", {})]
 
 
-def inproc_rows(data: dict[str, Any], metric: str) -> tuple[list[str], list[list[str]]]:
-    """One row per scenario; metric: extra_us, cpu_extra_us, rps, vs_raw or us."""
+def _ns(result: dict[str, Any], clock: str) -> float:
+    return float(result[clock]["median_ns"])
+
+
+def inproc_rows(
+    data: dict[str, Any], metric: str, clock: str = "cpu"
+) -> tuple[list[str], list[list[str]]]:
+    """One row per scenario; ``metric`` is ``extra_us``, ``rps``, ``vs_raw`` or ``us``."""
     frameworks = inproc_frameworks(data)
-    key = "cpu_median_ns" if metric == "cpu_extra_us" else "median_ns"
-    if metric in ("extra_us", "cpu_extra_us"):
+    if metric == "extra_us":
         frameworks = [fw for fw in frameworks if fw != "raw"]
     headers = ["scenario", *frameworks]
     rows = []
@@ -55,7 +63,7 @@ def inproc_rows(data: dict[str, Any], metric: str) -> tuple[list[str], list[list
                 row.append(cell_status(result))
                 continue
             assert result is not None
-            ns = float(result[key])
+            ns = _ns(result, clock)
             if metric == "us":
                 row.append(_fmt(ns / 1000, 2))
             elif metric == "rps":
@@ -64,8 +72,8 @@ def inproc_rows(data: dict[str, Any], metric: str) -> tuple[list[str], list[list
                 row.append(NA)
             else:
                 assert raw is not None
-                raw_ns = float(raw[key])
-                if metric in ("extra_us", "cpu_extra_us"):
+                raw_ns = _ns(raw, clock)
+                if metric == "extra_us":
                     row.append(_fmt((ns - raw_ns) / 1000, 1))
                 else:
                     row.append(f"{raw_ns / ns:.2f}")
@@ -74,7 +82,7 @@ def inproc_rows(data: dict[str, Any], metric: str) -> tuple[list[str], list[list
 
 
 def versus_rows(
-    data: dict[str, Any], subject: str = "microasgi"
+    data: dict[str, Any], subject: str = "microasgi", clock: str = "cpu"
 ) -> tuple[list[str], list[list[str]]]:
     """``subject``'s req/s divided by each peer's (above 1: ``subject`` is faster)."""
     peers = [fw for fw in inproc_frameworks(data) if fw not in ("raw", subject)]
@@ -89,20 +97,20 @@ def versus_rows(
             if _ok(mine) and _ok(theirs):
                 assert mine is not None
                 assert theirs is not None
-                row.append(f"{float(theirs['median_ns']) / float(mine['median_ns']):.2f}x")
+                row.append(f"{_ns(theirs, clock) / _ns(mine, clock):.2f}x")
             else:
                 row.append(NA)
         rows.append(row)
     return headers, rows
 
 
-def spread_note(data: dict[str, Any]) -> str:
+def spread_note(data: dict[str, Any], clock: str = "cpu") -> str:
     """How noisy the run was: the interquartile spread of the rounds, as a share of the median."""
     spreads = sorted(
-        (result["p75_ns"] - result["p25_ns"]) / result["median_ns"]
+        (result[clock]["p75_ns"] - result[clock]["p25_ns"]) / result[clock]["median_ns"]
         for scenario in data["scenarios"]
         for result in scenario["results"].values()
-        if _ok(result) and result["median_ns"]
+        if _ok(result) and result[clock]["median_ns"]
     )
     if not spreads:
         return "no timed results"
