@@ -758,6 +758,8 @@ class Dispatcher:
             raise HTTPException(405, headers={"allow": allow})
         if found.redirect is not None:
             target = quote(scope.get("root_path", "") + found.redirect, safe="/:@!$&'()*+,;=-._~")
+            # "//evil.com" would be another host to a browser: keep the redirect on this one.
+            target = "/" + target.lstrip("/")
             query = scope.get("query_string", b"")
             if query:
                 target += "?" + query.decode("latin-1")

@@ -276,6 +276,10 @@ class TestClient:
         headers: Mapping[str, str] | Iterable[tuple[str, str]] | None,
         cookies: Mapping[str, str] | None,
     ) -> Scope:
+        if path.startswith(("http://", "https://", "ws://", "wss://")):
+            # An absolute URL, such as a redirect's Location: keep its path and query.
+            absolute = urlsplit(path)
+            path = (absolute.path or "/") + (f"?{absolute.query}" if absolute.query else "")
         path, _, query = path.partition("?")
         if params:
             extra = urlencode(list(params.items()) if isinstance(params, Mapping) else list(params))

@@ -397,3 +397,13 @@ async def test_a_mounted_router_serves_under_the_prefix() -> None:
     async with TestClient(app) as client:
         assert (await client.get("/v2/items/2")).json() == {"route": "item", "i": "2"}
     assert app.url_path_for("v2:item", i=9) == "/v2/items/9"
+
+
+async def test_slash_redirect_never_leaves_the_host() -> None:
+    # "//evil.com" in a Location header is a protocol-relative URL to another site.
+    app = App()
+    app.add_route("/{prefix:path}/{name}", named("deep"))
+    async with TestClient(app) as client:
+        response = await client.get("//evil.com/")
+    assert response.status_code == 308
+    assert response.headers["location"] == "/evil.com"

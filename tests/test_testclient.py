@@ -146,3 +146,11 @@ async def test_receive_after_the_body_waits_for_the_end_then_disconnects() -> No
         {"type": "http.request", "body": b"abc", "more_body": False},
         {"type": "http.disconnect"},
     ]
+
+
+async def test_absolute_urls_are_accepted_like_a_location_header() -> None:
+    app = App()
+    app.add_route("/target", lambda request: dict(request.query))
+    async with TestClient(app) as client:
+        response = await client.get("http://testserver/target?x=1")
+    assert response.json() == {"x": "1"}
