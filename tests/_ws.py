@@ -13,7 +13,7 @@ import anyio
 
 from microasgi._types import ASGIApp, Message, Scope
 
-WS_RESPONSE = {"websocket.http.response": {}}
+WS_RESPONSE: dict[str, Any] = {"websocket.http.response": {}}
 
 
 def ws_scope(

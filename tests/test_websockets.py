@@ -27,6 +27,7 @@ from microasgi import (
     WebSocket,
     WebSocketDisconnect,
 )
+from microasgi._types import Message, Receive, Scope, Send
 from microasgi.testing import TestClient, TestResponse, WebSocketDenied, WebSocketTestSession
 
 pytestmark = pytest.mark.anyio
@@ -90,7 +91,7 @@ async def test_accept_chooses_an_offered_subprotocol_and_sends_headers(
     app = App()
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         assert websocket.subprotocols == ["v2.chat", "chat"]
         await websocket.accept(subprotocol="chat", headers={"X-Room": "lobby"})
         await websocket.close()
@@ -102,7 +103,10 @@ async def test_accept_chooses_an_offered_subprotocol_and_sends_headers(
 
 
 async def test_accept_without_subprotocol_sends_none() -> None:
-    script = [{"type": "websocket.connect"}, {"type": "websocket.disconnect", "code": 1000}]
+    script: list[Message] = [
+        {"type": "websocket.connect"},
+        {"type": "websocket.disconnect", "code": 1000},
+    ]
     sent = await run_ws(echo_app(), ws_scope("/echo", subprotocols=["chat"]), script)
     assert sent[0] == {"type": "websocket.accept", "subprotocol": None}
 
@@ -118,7 +122,7 @@ async def test_accept_refuses_cr_lf_before_sending_anything(
     app = App()
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         try:
             await websocket.accept(subprotocol=subprotocol, headers=headers)
         except ValueError as exc:
@@ -141,7 +145,7 @@ async def test_connection_details_are_views_over_the_scope() -> None:
         yield {"greeting": "hello"}
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         seen.update(
             path=websocket.path,
             url=str(websocket.url),
@@ -179,7 +183,7 @@ async def test_sending_or_receiving_before_accept_is_a_programming_error() -> No
     app = App()
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         for attempt in (websocket.receive_text(), websocket.send_text("early")):
             try:
                 await attempt
@@ -197,7 +201,7 @@ async def test_accept_twice_is_a_programming_error() -> None:
     errors: list[RuntimeError] = []
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
         with pytest.raises(RuntimeError) as info:
             await websocket.accept()
@@ -216,7 +220,7 @@ async def test_text_bytes_and_json_round_trip(extensions: dict[str, Any] | None)
     app = App()
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
         await websocket.send_text((await websocket.receive_text()).upper())
         await websocket.send_bytes((await websocket.receive_bytes())[::-1])
@@ -244,11 +248,14 @@ async def test_receive_json_accepts_binary_frames() -> None:
     got: list[Any] = []
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
         got.append(await websocket.receive_json())
 
-    script = [{"type": "websocket.connect"}, {"type": "websocket.receive", "bytes": b'{"a":1}'}]
+    script: list[Message] = [
+        {"type": "websocket.connect"},
+        {"type": "websocket.receive", "bytes": b'{"a":1}'},
+    ]
     await run_ws(app, ws_scope(), script)
     assert got == [{"a": 1}]
 
@@ -268,7 +275,7 @@ async def test_an_unexpected_frame_closes_with_a_protocol_code(
     app = App()
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
         await getattr(websocket, method)()
 
@@ -294,7 +301,7 @@ async def test_iterators_end_when_the_client_disconnects(
     ended: list[bool] = []
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
         async for message in getattr(websocket, f"iter_{kind}")():
             got.append(message)
@@ -317,7 +324,7 @@ async def test_close_sends_code_and_reason(extensions: dict[str, Any] | None) ->
     app = App()
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
         await websocket.close(4000, "room closed")
 
@@ -333,7 +340,7 @@ async def test_sending_after_close_raises_disconnect_and_close_is_idempotent() -
     outcome: list[int] = []
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
         await websocket.close(4001)
         await websocket.close()  # no second close message
@@ -352,7 +359,7 @@ async def test_disconnect_carries_the_clients_code_and_reason() -> None:
     seen: list[tuple[int, str]] = []
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
         try:
             await websocket.receive_text()
@@ -371,7 +378,7 @@ async def test_receiving_after_disconnect_raises_at_once_without_asking_the_serv
     seen: list[tuple[int, str]] = []
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
         for _ in range(3):
             try:
@@ -380,7 +387,7 @@ async def test_receiving_after_disconnect_raises_at_once_without_asking_the_serv
                 seen.append((exc.code, exc.reason))
 
     # run_ws's receive would wait forever if asked a third time: fail_after would fire.
-    script = [
+    script: list[Message] = [
         {"type": "websocket.connect"},
         {"type": "websocket.disconnect", "code": 1001, "reason": "tab closed"},
     ]
@@ -395,7 +402,7 @@ async def test_disconnect_without_a_code_is_1005() -> None:
     seen: list[int] = []
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
         try:
             await websocket.receive_bytes()
@@ -410,7 +417,7 @@ async def test_a_client_gone_before_accept_is_a_quiet_end(caplog: pytest.LogCapt
     app = App()
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
 
     sent = await run_ws(app, ws_scope(), [{"type": "websocket.disconnect", "code": 1006}])
@@ -421,10 +428,10 @@ async def test_a_client_gone_before_accept_is_a_quiet_end(caplog: pytest.LogCapt
 async def test_a_send_failing_because_the_client_left_becomes_a_disconnect() -> None:
     app = App()
     seen: list[int] = []
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
         try:
             await websocket.send_text("anyone?")
@@ -432,10 +439,10 @@ async def test_a_send_failing_because_the_client_left_becomes_a_disconnect() -> 
             seen.append(exc.code)
             raise
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         return {"type": "websocket.connect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         if message["type"] != "websocket.accept":
             raise OSError("connection lost")  # what ASGI 2.4 servers do
         sent.append(message)
@@ -453,7 +460,7 @@ async def test_a_handler_returning_without_closing_closes_with_1000(
     app = App()
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
         await websocket.send_text("bye")
 
@@ -469,7 +476,7 @@ async def test_an_uncaught_disconnect_is_a_normal_end(caplog: pytest.LogCaptureF
     app = App()
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
         while True:
             await websocket.receive_text()  # raises WebSocketDisconnect, left uncaught
@@ -485,7 +492,7 @@ async def test_a_handler_raising_disconnect_itself_still_closes() -> None:
     app = App()
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
         raise WebSocketDisconnect(1000)
 
@@ -502,7 +509,7 @@ async def test_an_error_before_accept_is_a_500_response_where_the_server_can(
     app = App()
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         raise RuntimeError("secret detail")
 
     response = await refusal_by(app)
@@ -521,7 +528,7 @@ async def test_an_error_before_accept_is_a_403_without_the_extension(
     app = App()
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         raise RuntimeError("boom")
 
     assert (await refusal_by(app, extensions={})).status_code == 403
@@ -537,7 +544,7 @@ async def test_an_http_exception_before_accept_becomes_the_denial(
     app = App()
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         raise HTTPException(401, "who are you?", headers={"WWW-Authenticate": "Bearer"})
 
     response = await refusal_by(app, extensions=extensions)
@@ -557,7 +564,7 @@ async def test_an_error_after_accept_closes_with_1011_and_is_logged(
     app = App()
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
         await websocket.receive_text()
         raise ValueError("handler bug")
@@ -589,7 +596,7 @@ async def test_exception_handlers_answer_errors_before_accept() -> None:
         return PlainTextResponse("nothing here", 404)
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         raise Unauthorized()
 
     with anyio.fail_after(5):
@@ -611,7 +618,7 @@ async def test_an_exception_handler_that_fails_gives_a_500_denial(
         raise RuntimeError("handler is broken too")
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         raise KeyError("x")
 
     sent = await run_ws(app, ws_scope(extensions=WS_RESPONSE))
@@ -651,7 +658,7 @@ def deny_app(response: Any) -> App:
     app = App()
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         await websocket.deny(response)
 
     return app
@@ -720,7 +727,7 @@ async def test_deny_after_accept_is_a_programming_error() -> None:
     errors: list[RuntimeError] = []
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
         try:
             await websocket.deny(PlainTextResponse("late", 403))
@@ -736,7 +743,7 @@ async def test_close_before_accept_refuses_the_connection() -> None:
     app = App()
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         await websocket.close()
 
     sent = await run_ws(app, ws_scope(extensions=WS_RESPONSE))
@@ -747,7 +754,7 @@ async def test_a_handler_returning_without_accepting_refuses_the_connection() ->
     app = App()
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         pass
 
     assert (await refusal_by(app)).status_code == 403
@@ -761,7 +768,7 @@ async def test_path_params_arrive_converted_as_keyword_arguments() -> None:
     seen: list[Any] = []
 
     @app.websocket("/rooms/{room}/seats/{seat:int}")
-    async def ws(websocket: WebSocket, room: str, seat: int) -> None:
+    async def endpoint(websocket: WebSocket, room: str, seat: int) -> None:
         seen.append((room, seat, websocket.path_params))
         await websocket.accept()
 
@@ -878,7 +885,7 @@ async def test_errors_from_the_test_body_come_out_unwrapped() -> None:
 
 
 async def test_an_error_escaping_the_app_reaches_the_test_unwrapped() -> None:
-    async def raw(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def raw(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":
             return  # no lifespan support
         await receive()
@@ -897,7 +904,7 @@ async def test_sending_to_an_app_that_ended_does_not_hang() -> None:
     app = App()
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
         await websocket.close()
 
@@ -914,7 +921,7 @@ async def test_a_denied_app_runs_to_its_end() -> None:
     app = App()
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         await websocket.deny(PlainTextResponse("no", 403))
         await anyio.sleep(0.01)
         done.append("after deny")
