@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import glob
+import os
+
 import nox
 
 nox.options.default_venv_backend = "uv"
@@ -11,17 +14,25 @@ nox.options.sessions = ["tests", "tests_stdlib_json", "interop", "lint", "typech
 PACKAGE = "microasgi"
 
 
+def interpreter(version: str) -> str:
+    """An installed ``python<version>``: pyenv's shims only run the global version."""
+    pattern = os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}")
+    found = sorted(glob.glob(pattern))
+    return found[-1] if found else version
+
+
 @nox.session(python="3.11")
 def tests(session: nox.Session) -> None:
     """Run the test suite on asyncio and trio (with orjson)."""
-    session.install("-e", ".[test]")
+    # The interop extra too: real-server test modules import their clients at the top.
+    session.install("-e", ".[test,interop]")
     session.run("pytest", "-m", "not interop", *session.posargs)
 
 
-@nox.session(python="3.10")
+@nox.session(python=interpreter("3.10"))
 def tests_stdlib_json(session: nox.Session) -> None:
     """Run the suite on the oldest Python, without orjson (the stdlib JSON path)."""
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test,interop]")
     session.run("uv", "pip", "uninstall", "orjson", external=True)
     session.run("pytest", "-m", "not interop", "-q", *session.posargs)
 
