@@ -10,6 +10,7 @@ from typing import Any
 
 import anyio
 
+from examples import chat, deny, push
 from microasgi import App, HTMLResponse, HTTPException, Request, Router, StreamingResponse
 
 api = Router()
@@ -35,6 +36,10 @@ async def echo(request: Request) -> Any:
 
 app = App()
 app.include_router(api, prefix="/api")
+# Whole example apps, each under its own prefix (their pages use the prefix they get).
+app.mount("/chat", chat.app, name="chat")
+app.mount("/push", push.app, name="push")
+app.mount("/deny", deny.app, name="deny")
 
 
 @app.lifespan
@@ -52,6 +57,10 @@ async def index(request: Request) -> HTMLResponse:
         "<h1>microasgi showcase</h1><ul>"
         '<li><a href="/api/items/7?q=demo">JSON API</a></li>'
         '<li><a href="/stream">a streaming response</a></li>'
+        '<li><a href="/chat/">a WebSocket chat</a></li>'
+        '<li><a href="/push/">a page that pushes its CSS (HTTP/2)</a></li>'
+        "<li>a WebSocket behind a token: <code>/deny/ws?token=s3cret</code> echoes, "
+        "without the token: 401 and a JSON body</li>"
         "</ul>"
     )
 

@@ -472,3 +472,11 @@ async def test_push_example_pushes_below_its_mount_prefix() -> None:
     assert [path for path, _ in response.pushes] == ["/push/style.css"]
     assert 'href="/push/style.css"' in response.text
     assert (await fetch(parent, "/push/style.css")).status_code == 200
+
+
+async def test_the_showcase_pushes_the_css_of_its_push_page() -> None:
+    from examples.showcase import app
+
+    response = await fetch(app, "/push/")
+    assert [path for path, _ in response.pushes] == ["/push/style.css"]
+    assert (await fetch(app, "/push/style.css")).status_code == 200

@@ -1090,3 +1090,22 @@ async def test_deny_example_echoes_text_and_bytes_with_the_token(
             assert await ws.receive_text() == "héllo"
             await ws.send_bytes(b"\x00\xff")
             assert await ws.receive_bytes() == b"\x00\xff"
+
+
+async def test_the_showcase_serves_the_chat_and_the_guarded_echo() -> None:
+    from examples.showcase import app
+
+    with anyio.fail_after(5):
+        async with TestClient(app) as client:
+            index = await client.get("/")
+            for link in ('href="/chat/"', 'href="/push/"', "/deny/ws?token=s3cret"):
+                assert link in index.text
+            assert (await client.get("/api/items/7")).json()["id"] == 7
+            assert "new WebSocket" in (await client.get("/chat/")).text
+            async with client.websocket_connect("/chat/ws/lobby?name=z") as ws:
+                assert await ws.receive_json() == {"user": "*", "text": "z joined"}
+            denied = await refusal(client, "/deny/ws")
+            assert (denied.status_code, denied.json()) == (401, {"error": "missing token"})
+            async with client.websocket_connect("/deny/ws?token=s3cret") as ws:
+                await ws.send_text("hi")
+                assert await ws.receive_text() == "hi"
