@@ -86,3 +86,17 @@ def test_a_client_that_disables_push_still_gets_the_page(server: s.Server) -> No
         response = httpx_client.get("/")
     assert (response.http_version, response.status_code) == ("HTTP/2", 200)
     assert "Traceback" not in server.log()
+
+
+def test_the_showcase_pushes_below_its_mount_prefix(
+    tls: s.TLSFiles, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    log_dir = tmp_path_factory.mktemp("push-showcase")
+    with s.running(s.HYPERCORN_ASYNCIO_H2, "examples.showcase:app", log_dir, tls=tls) as server:
+        context = server.ssl_context()
+        assert context is not None
+        with H2Client(s.HOST, server.port, context) as client:
+            exchange = client.request("GET", "/push/")
+    assert exchange.response.status == 200, server.log()
+    assert list(exchange.pushes) == ["/push/style.css"]
+    assert exchange.pushes["/push/style.css"][1].status == 200
