@@ -38,6 +38,9 @@ class WebSocketState(enum.Enum):
     DENIED = 3
 
 
+_CONNECTED = WebSocketState.CONNECTED  # read on every message: one global lookup
+
+
 class WebSocket(HTTPConnection):
     """A WebSocket connection: accept or deny it, then exchange messages."""
 
@@ -117,35 +120,47 @@ class WebSocket(HTTPConnection):
         self._close_code = 1008
         await send_denial(self.scope, self._send, response)
 
+    def _not_connected(self, doing: str) -> NoReturn:
+        if self._connection_state is WebSocketState.CONNECTING:
+            raise RuntimeError(f"accept() the connection before {doing}")
+        raise self._gone()
+
     async def receive(self) -> Message:
         """The next raw message: ``websocket.receive`` (raises on disconnect)."""
-        if self._connection_state is WebSocketState.CONNECTING:
-            raise RuntimeError("accept() the connection before receiving")
-        if self._connection_state is not WebSocketState.CONNECTED:
-            raise self._gone()
+        if self._connection_state is not _CONNECTED:
+            self._not_connected("receiving")
         message = await self._receive()
         if message["type"] == "websocket.disconnect":
             self._disconnected(message)
         return message
 
-    async def _refuse(self, code: int, reason: str) -> NoReturn:
+    async def _refuse(self, message: Message, code: int, reason: str) -> NoReturn:
+        if message["type"] == "websocket.disconnect":
+            self._disconnected(message)
         await self.close(code, reason)
         raise WebSocketDisconnect(code, reason)
 
+    # receive_text and send_text are the hot path of every WebSocket app: they talk to
+    # the server directly rather than through receive()/_send_message().
+
     async def receive_text(self) -> str:
         """The next text message (a binary one closes the connection with 1003)."""
-        message = await self.receive()
+        if self._connection_state is not _CONNECTED:
+            self._not_connected("receiving")
+        message = await self._receive()
         text = message.get("text")
         if not isinstance(text, str):
-            await self._refuse(1003, "expected a text message")
+            await self._refuse(message, 1003, "expected a text message")
         return text
 
     async def receive_bytes(self) -> bytes:
         """The next binary message (a text one closes the connection with 1003)."""
-        message = await self.receive()
+        if self._connection_state is not _CONNECTED:
+            self._not_connected("receiving")
+        message = await self._receive()
         data = message.get("bytes")
         if not isinstance(data, bytes):
-            await self._refuse(1003, "expected a binary message")
+            await self._refuse(message, 1003, "expected a binary message")
         return data
 
     async def receive_json(self) -> Any:
@@ -157,7 +172,7 @@ class WebSocket(HTTPConnection):
         try:
             return json.loads(data)
         except (ValueError, RecursionError):
-            await self._refuse(1007, "invalid JSON")
+            await self._refuse(message, 1007, "invalid JSON")
 
     async def iter_text(self) -> AsyncIterator[str]:
         """Yield text messages until the client disconnects."""
@@ -184,20 +199,26 @@ class WebSocket(HTTPConnection):
             pass
 
     async def _send_message(self, message: Message) -> None:
-        if self._connection_state is not WebSocketState.CONNECTED:
-            if self._connection_state is WebSocketState.CONNECTING:
-                raise RuntimeError("accept() the connection before sending")
-            raise self._gone()
+        if self._connection_state is not _CONNECTED:
+            self._not_connected("sending")
         try:
             await self._send(message)
         except OSError:  # ASGI 2.4 servers raise once the client is gone
-            self._connection_state = WebSocketState.CLOSED
-            self._close_code = 1006
-            raise self._gone() from None
+            raise self._lost() from None
+
+    def _lost(self) -> WebSocketDisconnect:
+        self._connection_state = WebSocketState.CLOSED
+        self._close_code = 1006
+        return self._gone()
 
     async def send_text(self, data: str) -> None:
         """Send a text message."""
-        await self._send_message({"type": "websocket.send", "text": data})
+        if self._connection_state is not _CONNECTED:
+            self._not_connected("sending")
+        try:
+            await self._send({"type": "websocket.send", "text": data})
+        except OSError:
+            raise self._lost() from None
 
     async def send_bytes(self, data: bytes) -> None:
         """Send a binary message."""
