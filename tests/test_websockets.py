@@ -27,7 +27,7 @@ from microasgi import (
     WebSocket,
     WebSocketDisconnect,
 )
-from microasgi._types import Message, Receive, Scope, Send
+from microasgi._types import ASGIApp, Message, Receive, Scope, Send
 from microasgi.testing import TestClient, TestResponse, WebSocketDenied, WebSocketTestSession
 
 pytestmark = pytest.mark.anyio
@@ -821,6 +821,60 @@ async def test_errors_in_a_mounted_app_close_once() -> None:
         ("websocket.accept", None),
         ("websocket.close", 1011),
     ]
+
+
+class PassThrough:
+    """A pure ASGI middleware that changes nothing."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+class Crashing:
+    """A middleware that fails on WebSockets before the app runs."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            raise RuntimeError("middleware bug")
+        await self.app(scope, receive, send)
+
+
+@pytest.mark.parametrize("ending", ["returns", "raises", "closes"])
+async def test_with_middleware_a_connection_is_still_closed_exactly_once(ending: str) -> None:
+    app = App()
+    app.add_middleware(PassThrough)
+
+    @app.websocket("/ws")
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        if ending == "raises":
+            raise RuntimeError("bug")
+        if ending == "closes":
+            await websocket.close(4000)
+
+    sent = await run_ws(app, ws_scope())
+    expected = {"returns": 1000, "raises": 1011, "closes": 4000}[ending]
+    assert [(m["type"], m.get("code")) for m in sent] == [
+        ("websocket.accept", None),
+        ("websocket.close", expected),
+    ]
+
+
+@WITH_AND_WITHOUT
+async def test_a_middleware_failing_before_accept_refuses_the_connection(
+    extensions: dict[str, Any] | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = echo_app()
+    app.add_middleware(Crashing)
+    response = await refusal_by(app, "/echo", extensions)
+    assert response.status_code == (500 if extensions is None else 403)
+    assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1
 
 
 # --- no leaks ---------------------------------------------------------------------------
