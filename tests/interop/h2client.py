@@ -10,6 +10,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 import h2.config
 import h2.connection
@@ -18,6 +19,7 @@ import h2.exceptions
 import h2.settings
 
 DEADLINE = 10.0
+LATE_BODY_GRACE = 0.5
 
 
 @dataclass
@@ -90,12 +92,13 @@ class H2Client:
         headers: list[tuple[str, str]] | None = None,
         body: bytes | None = None,
         *,
-        body_after_response: bool = False,
+        body_after: Literal["now", "headers", "end"] = "now",
     ) -> H2Exchange:
         """Send one request and read until it and all its pushes ended.
 
-        With ``body_after_response`` the body is sent only once the response has
-        ended: a client that uploads while the server already answered.
+        ``body_after`` sends the body with the request ("now"), once the response
+        headers came ("headers": a slow uploader the server answers early), or once
+        the response ended ("end").
         """
         stream_id = self.conn.get_next_available_stream_id()
         request_headers = [
@@ -106,28 +109,32 @@ class H2Client:
             *(headers or []),
         ]
         self.conn.send_headers(stream_id, request_headers, end_stream=body is None)
-        if body is not None and not body_after_response:
+        if body is not None and body_after == "now":
             self.conn.send_data(stream_id, body, end_stream=True)
         self._flush()
+        late_body = body if body is not None and body_after != "now" else None
 
         exchange = H2Exchange(response=H2Response(), pushes={})
         streams: dict[int, H2Response] = {stream_id: exchange.response}
-        sent_late_body = False
+        response = exchange.response
         deadline = time.monotonic() + DEADLINE
-        while time.monotonic() < deadline:
-            if all(response.ended or response.reset for response in streams.values()):
-                if body is not None and body_after_response and not sent_late_body:
-                    sent_late_body = True
-                    self._send_late_body(stream_id, body)
-                    # Give the server a moment to react to the late body.
-                    self.sock.settimeout(0.5)
-                    continue
+        # After a body sent once the response ended, watch how the server reacts.
+        grace_until: float | None = None
+        while (now := time.monotonic()) < deadline:
+            if late_body is not None and (
+                response.ended or (body_after == "headers" and response.status)
+            ):
+                self._send_late_body(stream_id, late_body)
+                late_body = None
+                if response.ended:
+                    grace_until = now + LATE_BODY_GRACE
+            finished = late_body is None and all(r.ended or r.reset for r in streams.values())
+            if finished and (grace_until is None or now >= grace_until):
                 break
+            self.sock.settimeout(max(0.01, min(deadline, grace_until or deadline) - now))
             try:
                 data = self.sock.recv(65536)
             except TimeoutError:
-                if sent_late_body:
-                    break
                 continue
             if not data:
                 exchange.connection_error = "connection closed by the server"

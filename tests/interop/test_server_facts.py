@@ -98,13 +98,18 @@ def ws_facts(server: s.Server) -> dict[str, Any]:
     return result
 
 
+SHORT_NAMES = {
+    PUSH: "push",
+    EARLY_HINT: "early_hint",
+    TRAILERS: "trailers",
+    PATHSEND: "pathsend",
+    WS_RESPONSE: "websocket.http.response",
+}
+
+
 def short(names: frozenset[str] | list[str]) -> str:
-    """Extension names without the common prefixes, for the table."""
-    if not names:
-        return "none"
-    return ", ".join(
-        sorted(n.removeprefix("http.response.").removeprefix("websocket.") for n in names)
-    )
+    """Extension names as the table shows them."""
+    return ", ".join(sorted(SHORT_NAMES.get(n, n) for n in names)) or "none"
 
 
 def test_path_and_root_path(raw_server: s.Server, cell: CellFactory) -> None:
@@ -314,7 +319,7 @@ def test_request_body_arriving_after_the_response(
     with s.running(config, "interop.raw_app:app", log_dir, tls=tls_files) as server:
         with H2Client(s.HOST, server.port, tls_files.client_context()) as client:
             late = client.request(
-                "POST", "/facts", [("content-length", "5")], b"hello", body_after_response=True
+                "POST", "/facts", [("content-length", "5")], b"hello", body_after="end"
             )
             assert late.response.status == 200
             after = client.request("GET", "/facts")
@@ -331,15 +336,23 @@ def test_request_body_arriving_after_the_response(
             assert server.client().get("/facts").status_code == 200
 
 
-plain_hypercorn = s.server_fixture("interop.raw_app:app", [s.HYPERCORN_ASYNCIO, s.HYPERCORN_TRIO])
+h2c_server = s.server_fixture(
+    "interop.raw_app:app", [s.HYPERCORN_ASYNCIO, s.HYPERCORN_TRIO, s.UVICORN_H11]
+)
 
 
-def test_hypercorn_speaks_h2c_with_prior_knowledge(plain_hypercorn: s.Server) -> None:
-    with httpx.Client(base_url=plain_hypercorn.base_url, http1=False, http2=True) as client:
+def test_http2_with_prior_knowledge_on_plain_tcp(h2c_server: s.Server, cell: CellFactory) -> None:
+    """hypercorn speaks h2c (and advertises its HTTP/2 extensions); uvicorn refuses it."""
+    with httpx.Client(base_url=h2c_server.base_url, http1=False, http2=True, timeout=5) as client:
+        if h2c_server.config.family == "uvicorn":
+            http2 = cell(h2c_server.config, "HTTP/2")
+            with pytest.raises(httpx.HTTPError):
+                client.get("/facts")
+            http2.value = "no (HTTP/1.1 only)"
+            return
         response = client.get("/facts")
     assert response.http_version == "HTTP/2"
     assert response.json()["http_version"] == "2"
-    # Without TLS too, hypercorn's HTTP/2 advertises push, early hints and trailers.
     assert frozenset(response.json()["extensions"]) == {PUSH, EARLY_HINT, TRAILERS}
 
 
