@@ -248,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--servers", default="uvicorn,granian")
     parser.add_argument("--frameworks", default=",".join(apps.FRAMEWORKS))
     parser.add_argument("--duration", type=float, default=4.0, help="seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--log-dir", type=Path, default=Path("/tmp/microasgi-bench-logs"))
