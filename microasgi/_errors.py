@@ -45,11 +45,15 @@ def _server_error(exc: BaseException, debug: bool) -> Response:
 
 
 class ErrorLayer:
-    """Wraps the app so every exception ends the request the way the protocol wants."""
+    """Turns exceptions into the ending the protocol wants, once.
+
+    As an ASGI wrapper (``ErrorLayer(app, ...)``) it guards any app; the dispatcher also
+    calls its methods directly, so the hot path has no wrapper frame of its own.
+    """
 
     def __init__(
         self,
-        app: ASGIApp,
+        app: ASGIApp | None = None,
         handlers: Mapping[HandlerKey, ExceptionHandler] | None = None,
         debug: bool = False,
     ) -> None:
@@ -58,12 +62,13 @@ class ErrorLayer:
         self.debug = debug
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run the app, turning exceptions into responses or close codes."""
+        """Run the wrapped app, turning exceptions into responses or close codes."""
+        assert self.app is not None, "ErrorLayer used as a wrapper needs an app"
         kind = scope["type"]
         if kind == "http":
-            await self._http(scope, receive, send)
+            await self.guard_http(self.app, scope, receive, send)
         elif kind == "websocket":
-            await self._websocket(scope, receive, send)
+            await self.guard_websocket(self.app, scope, receive, send)
         else:
             await self.app(scope, receive, send)
 
@@ -77,7 +82,8 @@ class ErrorLayer:
                 return self.handlers[cls]
         return None
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def guard_http(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run ``app``; an exception before its response started is answered here."""
         started = False
 
         async def watched_send(message: Message) -> None:
@@ -87,14 +93,18 @@ class ErrorLayer:
             await send(message)
 
         try:
-            await self.app(scope, receive, watched_send)
+            await app(scope, receive, watched_send)
         except Exception as exc:
             if started:
                 raise
-            if isinstance(exc, ClientDisconnect):
-                return  # nobody is listening
-            response = await self._response_for(exc, scope, receive, send)
-            await response(scope, receive, send)
+            await self.answer_http(exc, scope, receive, send)
+
+    async def answer_http(self, exc: Exception, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer a request whose response has not started, because of ``exc``."""
+        if isinstance(exc, ClientDisconnect):
+            return  # nobody is listening
+        response = await self._response_for(exc, scope, receive, send)
+        await response(scope, receive, send)
 
     def _handler_for(self, exc: Exception, what: str) -> ExceptionHandler | None:
         """The user's handler for ``exc``; an unexpected error is logged unless handled."""
@@ -123,7 +133,10 @@ class ErrorLayer:
             logger.error("Exception in exception handler", exc_info=handler_exc)
             return _server_error(handler_exc, self.debug)
 
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def guard_websocket(
+        self, app: ASGIApp, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Run ``app`` on a WebSocket scope, watching its messages to end it correctly."""
         # "connecting" until the app accepts, then "open", then "closed".
         state = "connecting"
         connect_received = False
@@ -146,24 +159,44 @@ class ErrorLayer:
                 state = "closed"
             return message
 
+        def connection() -> WebSocket:
+            websocket = WebSocket(scope, watched_receive, watched_send)
+            # The app's own WebSocket may have read the connect message already.
+            websocket._connect_received = connect_received
+            return websocket
+
         try:
-            await self.app(scope, watched_receive, watched_send)
+            await app(scope, watched_receive, watched_send)
         except WebSocketDisconnect:
             pass  # the client left (or the handler gave up): a normal end, closed below
         except Exception as exc:
             if state == "closed":
                 raise
+            await self.end_websocket(state, exc, connection, scope, send)
+            return
+        await self.end_websocket(state, None, connection, scope, send)
+
+    async def end_websocket(
+        self,
+        state: str,
+        exc: Exception | None,
+        connection: Callable[[], WebSocket],
+        scope: Scope,
+        send: Send,
+    ) -> None:
+        """End a connection the app left ``state`` ("connecting" or "open"), after ``exc``.
+
+        Open: closed with 1000, or 1011 after an error (logged). Never accepted: denied,
+        with the response for ``exc`` where there is one.
+        """
+        response: Response | None = None
+        if exc is not None:
             if state == "open":
                 if not isinstance(exc, HTTPException):
                     logger.error("Exception in WebSocket handler", exc_info=exc)
                 await _close_quietly(send, 1011)
                 return
-            connection = WebSocket(scope, watched_receive, watched_send)
-            # The handler's own WebSocket may have read the connect message already.
-            connection._connect_received = connect_received
-            response = await self._denial_for(exc, connection)
-        else:
-            response = None
+            response = await self._denial_for(exc, connection())
         if state == "open":
             await _close_quietly(send, 1000)
         elif state == "connecting":

@@ -89,7 +89,9 @@ class App:
     def _build_stack(self) -> ASGIApp:
         self.router.prepare()
         handlers = self.exception_handlers
-        app: ASGIApp = ErrorLayer(Dispatcher(self.router, self._lifespan), handlers, self.debug)
+        app: ASGIApp = Dispatcher(
+            self.router, self._lifespan, ErrorLayer(None, handlers, self.debug)
+        )
         for cls, options in self._middleware:
             app = cls(app, **options)
         if self._middleware:

@@ -30,7 +30,7 @@ from microasgi.exceptions import HTTPException
 from microasgi.lifespan import Lifespan
 from microasgi.requests import FORM_KEY, Request
 from microasgi.responses import RedirectResponse, Response, plain_messages, to_response
-from microasgi.websockets import WebSocket
+from microasgi.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 HTTP_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
@@ -551,7 +551,7 @@ class Router:
         """Serve this router on its own, as an ASGI app (errors and lifespan handled)."""
         if self._app is None:
             lifespan = Lifespan(self, lambda: [mount.app for mount in self.mounts])
-            self._app = ErrorLayer(Dispatcher(self, lifespan))
+            self._app = Dispatcher(self, lifespan, ErrorLayer())
         await self._app(scope, receive, send)
 
     # registration
@@ -695,13 +695,18 @@ def route_path(scope: Scope) -> str:
 
 
 class Dispatcher:
-    """The innermost layer: looks the request up once and calls what answers it."""
+    """The innermost layer: looks the request up once and calls what answers it.
 
-    __slots__ = ("lifespan", "router")
+    It also applies the error layer's rules itself (rather than being wrapped by it),
+    so a routed request costs no extra frame or send wrapper.
+    """
 
-    def __init__(self, router: Router, lifespan: ASGIApp) -> None:
+    __slots__ = ("errors", "lifespan", "router")
+
+    def __init__(self, router: Router, lifespan: ASGIApp, errors: ErrorLayer) -> None:
         self.router = router
         self.lifespan = lifespan
+        self.errors = errors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Dispatch one scope: http, websocket or lifespan."""
@@ -710,35 +715,50 @@ class Dispatcher:
             return
         # The hot path, kept flat: every await of a coroutine here costs a frame.
         method = scope["method"]
-        path = route_path(scope)
         router = self.router
-        match = (router._trees or router._build())["http"].first(path, method)
-        if match is None:
-            await self._unmatched(router.lookup("http", path, method), scope, receive, send)
-            return
-        if match.mount is not None:
-            await match.mount.app(match.mount.child_scope(scope), receive, send)
+        match = (router._trees or router._build())["http"].first(route_path(scope), method)
+        if match is None or match.route is None:
+            await self.errors.guard_http(self._unrouted, scope, receive, send)
             return
         route = match.route
         assert isinstance(route, Route)
         params = match.params
         scope["path_params"] = params
-        request = Request(scope, receive, send)
+        response: Response | None = None
         try:
-            if route.is_async:
-                result = await route.endpoint(request, **params)
-            else:
-                call = functools.partial(route.endpoint, request, **params)
-                result = await anyio.to_thread.run_sync(call)
-            messages = plain_messages(result, method)
-            if messages is None:
-                await to_response(result)(scope, receive, send)
-            else:
+            try:
+                request = Request(scope, receive, send)
+                if route.is_async:
+                    result = await route.endpoint(request, **params)
+                else:
+                    call = functools.partial(route.endpoint, request, **params)
+                    result = await anyio.to_thread.run_sync(call)
+                messages = plain_messages(result, method)
+                if messages is None:
+                    response = to_response(result)
+            except Exception as exc:  # nothing was sent yet
+                await self.errors.answer_http(exc, scope, receive, send)
+                return
+            if messages is not None:
                 await send(messages[0])
                 await send(messages[1])
+            else:
+                # A Response may fail before or after its start: the guard tells which.
+                assert response is not None
+                await self.errors.guard_http(response, scope, receive, send)
         finally:
             if FORM_KEY in scope:
                 await scope[FORM_KEY].close()
+
+    async def _unrouted(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """No route: a mount, or 404, 405, OPTIONS and slash redirects."""
+        path = route_path(scope)
+        found = self.router.lookup("http", path, scope["method"])
+        match = found.match
+        if match is not None and match.mount is not None:
+            await match.mount.app(match.mount.child_scope(scope), receive, send)
+        else:
+            await self._unmatched(found, scope, receive, send)
 
     async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -768,16 +788,36 @@ class Dispatcher:
         raise HTTPException(404)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        found = self.router.lookup("websocket", route_path(scope))
-        match = found.match
-        if match is None:
-            raise HTTPException(404)
-        if match.mount is not None:
-            await match.mount.app(match.mount.child_scope(scope), receive, send)
+        match = self.router.lookup("websocket", route_path(scope)).match
+        if match is not None and match.mount is not None:
+            child = match.mount.child_scope(scope)
+            await self.errors.guard_websocket(match.mount.app, child, receive, send)
             return
-        assert match.route is not None
-        scope["path_params"] = match.params
-        await match.route.endpoint(WebSocket(scope, receive, send), **match.params)
+        # Our own WebSocket knows its state: no message wrappers needed to end it right.
+        websocket = WebSocket(scope, receive, send)
+        try:
+            if match is None or match.route is None:
+                raise HTTPException(404)
+            scope["path_params"] = match.params
+            await match.route.endpoint(websocket, **match.params)
+        except WebSocketDisconnect:
+            pass  # the client left (or the handler gave up): a normal end
+        except Exception as exc:
+            state = _WS_STATES[websocket.connection_state]
+            if state == "closed":
+                raise
+            await self.errors.end_websocket(state, exc, lambda: websocket, scope, send)
+            return
+        state = _WS_STATES[websocket.connection_state]
+        await self.errors.end_websocket(state, None, lambda: websocket, scope, send)
+
+
+_WS_STATES = {
+    WebSocketState.CONNECTING: "connecting",
+    WebSocketState.CONNECTED: "open",
+    WebSocketState.CLOSED: "closed",
+    WebSocketState.DENIED: "closed",
+}
 
 
 def _allow_header(methods: frozenset[str]) -> str:

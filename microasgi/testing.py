@@ -404,6 +404,8 @@ class TestClient:
             elif kind == "http.response.push":
                 if "http.response.push" not in scope["extensions"]:
                     raise RuntimeError("http.response.push sent but not advertised")
+                if state["body_done"]:
+                    raise RuntimeError("http.response.push sent after the body was complete")
                 pushes.append(
                     (
                         message["path"],

@@ -154,3 +154,13 @@ async def test_absolute_urls_are_accepted_like_a_location_header() -> None:
     async with TestClient(app) as client:
         response = await client.get("http://testserver/target?x=1")
     assert response.json() == {"x": "1"}
+
+
+async def test_a_push_after_the_body_is_refused_like_servers_do() -> None:
+    async def late_push(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"done"})
+        await send({"type": "http.response.push", "path": "/late.css", "headers": []})
+
+    with pytest.raises(RuntimeError, match="after the body was complete"):
+        await TestClient(late_push).get("/")
