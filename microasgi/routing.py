@@ -174,10 +174,6 @@ class _Segment:
     kind: int = _TYPED
     key: str = ""  # segments with equal keys share a trie edge
 
-    @property
-    def is_path(self) -> bool:
-        return self.kind == _PATH
-
 
 def _converter(name: str, registries: Iterable[dict[str, Converter]]) -> Converter:
     for registry in registries:
@@ -465,31 +461,44 @@ class _Tree:
             route = static.get(method)
             if route is not None:
                 return Match(route, {})
-        for match in self.matches(path):
-            if match.mount is not None or (match.route and match.route.accepts(method)):
-                return match
-        return None
-
-    def matches(self, path: str) -> Iterator[Match]:
-        """Every match for ``path``, most specific first."""
         if not path.startswith("/"):
-            return
-        segments = _split(path)
-        yield from self._walk(self.root, segments, 0, [])
+            return None
+        return self._search(self.root, _split(path), 0, [], method, None)
 
-    def _walk(
-        self, node: _Node, segments: list[str], index: int, values: list[str]
-    ) -> Iterator[Match]:
+    def matches(self, path: str) -> list[Match]:
+        """Every match for ``path`` whatever its methods, most specific first."""
+        every: list[Match] = []
+        if path.startswith("/"):
+            self._search(self.root, _split(path), 0, [], "", every)
+        return every
+
+    def _search(
+        self,
+        node: _Node,
+        segments: list[str],
+        index: int,
+        values: list[str],
+        method: str,
+        every: list[Match] | None,
+    ) -> Match | None:
+        """Depth first, most specific first: the first match accepting ``method``; or,
+        given ``every``, collect all matches there. A dead end backtracks.
+        """
         if index == len(segments):
             for route in node.routes:
-                params = _convert(route, values)
-                if params is not None:
-                    yield Match(route, params)
+                if every is not None or route.accepts(method):
+                    params = _convert(route, values)
+                    if params is not None:
+                        if every is None:
+                            return Match(route, params)
+                        every.append(Match(route, params))
         else:
             text = segments[index]
             child = node.literals.get(text)
             if child is not None:
-                yield from self._walk(child, segments, index + 1, values)
+                found = self._search(child, segments, index + 1, values, method, every)
+                if found is not None:
+                    return found
             for edge in node.patterns:
                 segment = edge.segment
                 assert segment.regex is not None
@@ -499,17 +508,24 @@ class _Tree:
                         joined = "/".join(segments[index:stop])
                         if segment.regex.fullmatch(joined):
                             values.append(joined)
-                            yield from self._walk(edge.node, segments, stop, values)
+                            found = self._search(edge.node, segments, stop, values, method, every)
                             values.pop()
+                            if found is not None:
+                                return found
                     continue
-                found = segment.regex.fullmatch(text)
-                if found is not None:
-                    captured = found.groups()
+                hit = segment.regex.fullmatch(text)
+                if hit is not None:
+                    captured = hit.groups()
                     values.extend(captured)
-                    yield from self._walk(edge.node, segments, index + 1, values)
+                    found = self._search(edge.node, segments, index + 1, values, method, every)
                     del values[len(values) - len(captured) :]
+                    if found is not None:
+                        return found
         if node.mount is not None:
-            yield Match(None, {}, node.mount)
+            if every is None:
+                return Match(None, {}, node.mount)
+            every.append(Match(None, {}, node.mount))
+        return None
 
 
 def _convert(route: AnyRoute, values: list[str]) -> dict[str, Any] | None:

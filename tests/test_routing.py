@@ -353,14 +353,14 @@ def test_routing_cost_does_not_scan_the_table(monkeypatch: pytest.MonkeyPatch) -
     app.add_route("/target/{x:int}/detail", named("target"))
     app.router.prepare()
     visits = 0
-    walk = routing._Tree._walk
+    search = routing._Tree._search
 
     def counting(self: Any, *args: Any) -> Any:
         nonlocal visits
         visits += 1
-        return walk(self, *args)
+        return search(self, *args)
 
-    monkeypatch.setattr(routing._Tree, "_walk", counting)
+    monkeypatch.setattr(routing._Tree, "_search", counting)
     found = app.router.lookup("http", "/target/5/detail")
     assert found.match is not None
     assert found.match.route is not None
