@@ -111,10 +111,14 @@ class H2Client:
         self.conn.send_headers(stream_id, request_headers, end_stream=body is None)
         if body is not None and body_after == "now":
             self.conn.send_data(stream_id, body, end_stream=True)
-        self._flush()
+        exchange = H2Exchange(response=H2Response(), pushes={})
+        try:
+            self._flush()
+        except (ssl.SSLError, ConnectionError):
+            exchange.connection_error = "connection closed by the server"
+            return exchange
         late_body = body if body is not None and body_after != "now" else None
 
-        exchange = H2Exchange(response=H2Response(), pushes={})
         streams: dict[int, H2Response] = {stream_id: exchange.response}
         response = exchange.response
         deadline = time.monotonic() + DEADLINE
@@ -136,22 +140,29 @@ class H2Client:
                 data = self.sock.recv(65536)
             except TimeoutError:
                 continue
+            except (ssl.SSLError, ConnectionError):
+                # An abrupt close (no TLS close_notify, or a reset) is still a close.
+                data = b""
             if not data:
                 exchange.connection_error = "connection closed by the server"
                 break
             for event in self.conn.receive_data(data):
                 self._handle(event, streams, exchange)
-            self._flush()
+            try:
+                self._flush()
+            except (ssl.SSLError, ConnectionError):
+                exchange.connection_error = "connection closed by the server"
+                break
         self.sock.settimeout(DEADLINE)
         return exchange
 
     def _send_late_body(self, stream_id: int, body: bytes) -> None:
         try:
             self.conn.send_data(stream_id, body, end_stream=True)
-        except h2.exceptions.StreamClosedError:
-            # The server closed the stream for us: nothing more to say on it.
+            self._flush()
+        except (h2.exceptions.StreamClosedError, ssl.SSLError, ConnectionError):
+            # The server closed the stream or the connection: the reading loop sees which.
             return
-        self._flush()
 
     def _handle(
         self,

@@ -68,7 +68,7 @@ class Results:
 
 def _render_cell(cells: list[Cell]) -> str:
     if not cells:
-        return "not run"
+        return "—"
     groups: dict[str, list[str]] = defaultdict(list)
     for cell in cells:
         text = (cell.value or "yes") if cell.passed else "**fails**"
@@ -119,6 +119,7 @@ def render_document(cells: list[Cell]) -> str:
         "server disagree, each value names the configurations it comes from. A feature the",
         "server does not offer is shown as such: microasgi then degrades (for example",
         "`request.push()` returns False and the page is served without the push).",
+        "A dash means no test in the suite covers that server in that mode.",
         "",
         f"Versions: {versions}.",
         "",
