@@ -97,17 +97,29 @@ def _unquote_plus(raw: bytes) -> bytes:
 class _UrlencodedParser:
     """Split complete ``name=value`` pairs off each chunk; hold back only the last one."""
 
-    __slots__ = ("_items", "_max_fields", "_max_raw", "_max_size", "_pending")
+    __slots__ = (
+        "_complete",
+        "_complete_size",
+        "_items",
+        "_max_fields",
+        "_max_raw",
+        "_max_size",
+        "_pending",
+    )
 
     def __init__(self, limits: Limits) -> None:
         self._items: list[tuple[str, str]] = []
         self._pending = bytearray()
+        # Complete pairs not decoded yet: decoding many at once is cheaper, and holding
+        # at most a window of them keeps memory bounded.
+        self._complete: list[bytes] = []
+        self._complete_size = 0
         self._max_fields = limits.max_form_fields
         self._max_size = limits.max_part_size
         self._max_raw = limits.max_part_size * _MAX_ENCODING_RATIO
 
     def feed(self, data: bytes) -> None:
-        """Parse the pairs that ``data`` completes."""
+        """Take ``data``; decode the pairs it completes once a window of them is held."""
         segments = data.split(b"&")
         if len(segments) == 1:
             self._pending += data
@@ -116,9 +128,10 @@ class _UrlencodedParser:
             if self._pending:
                 self._pending += segments[0]
                 segments[0] = bytes(self._pending)
-            for segment in segments:
-                if segment:
-                    self._add(segment)
+            self._complete += segments
+            self._complete_size += len(data) - len(last)
+            if self._complete_size > _WINDOW:
+                self._flush()
             self._pending = bytearray(last)
         if len(self._pending) > self._max_raw:
             self._check_pending()
@@ -126,9 +139,14 @@ class _UrlencodedParser:
     def finish(self) -> list[tuple[str, str]]:
         """Parse the last pair and return every pair in order."""
         if self._pending:
-            self._add(bytes(self._pending))
+            self._complete.append(bytes(self._pending))
             self._pending = bytearray()
+        self._flush()
         return self._items
+
+    def _flush(self) -> None:
+        complete, self._complete, self._complete_size = self._complete, [], 0
+        self._add(complete)
 
     def _check_pending(self) -> None:
         # The pair is still arriving: refuse it as soon as its name or value is
@@ -138,15 +156,31 @@ class _UrlencodedParser:
         if equals == -1 or len(pending) - equals - 1 > self._max_raw:
             raise _too_large("field", self._max_size)
 
-    def _add(self, segment: bytes) -> None:
-        if len(self._items) >= self._max_fields:
+    def _add(self, segments: list[bytes]) -> None:
+        """Decode complete ``name=value`` segments, all at once."""
+        flat: list[bytes] = []
+        for segment in segments:
+            if segment:
+                name, _, value = segment.partition(b"=")
+                flat.append(name)
+                flat.append(value)
+        if len(self._items) + len(flat) // 2 > self._max_fields:
             raise _too_many("fields", self._max_fields)
-        name, _, value = segment.partition(b"=")
-        name = _unquote_plus(name)
-        value = _unquote_plus(value)
-        if len(value) > self._max_size or len(name) > self._max_size:
+        if not flat:
+            return
+        # One unquote and one decode for every piece: the calls, not the bytes, cost.
+        # NUL joins them: no unescaped piece holds it and no UTF-8 sequence contains it.
+        joined = b"\x00".join(flat)
+        if b"%00" in joined or joined.count(b"\x00") != len(flat) - 1:
+            pieces = [_unquote_plus(piece) for piece in flat]  # a NUL of the sender's own
+            texts = [piece.decode("utf-8", "replace") for piece in pieces]
+        else:
+            raw = _unquote_plus(joined)
+            pieces = raw.split(b"\x00")
+            texts = raw.decode("utf-8", "replace").split("\x00")
+        if max(map(len, pieces)) > self._max_size:
             raise _too_large("field", self._max_size)
-        self._items.append((name.decode("utf-8", "replace"), value.decode("utf-8", "replace")))
+        self._items.extend(zip(texts[::2], texts[1::2], strict=True))
 
 
 # --- multipart/form-data ------------------------------------------------------------
