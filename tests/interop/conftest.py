@@ -18,17 +18,34 @@ from interop.servers import REPO_ROOT, Server, ServerConfig, TLSFiles, make_tls_
 
 RESULTS_KEY = pytest.StashKey[Results]()
 CELLS_KEY = pytest.StashKey[list[Cell]]()
+PARTIAL_KEY = pytest.StashKey[list[str]]()
 INTEROP_DIR = Path(__file__).parent
+
+
+def _is_interop(item: pytest.Item) -> bool:
+    return INTEROP_DIR in Path(item.path).parents
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[RESULTS_KEY] = Results()
+    config.stash[PARTIAL_KEY] = []
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if INTEROP_DIR in Path(item.path).parents:
+        if _is_interop(item):
             item.add_marker(pytest.mark.interop)
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _is_interop(item):
+            item.config.stash[PARTIAL_KEY].append(item.nodeid)
+
+
+def _missing_modules(session: pytest.Session) -> list[str]:
+    collected = {Path(item.path).name for item in session.items if _is_interop(item)}
+    return sorted(p.name for p in INTEROP_DIR.glob("test_*.py") if p.name not in collected)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -51,8 +68,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if not target:
         return
     results = session.config.stash[RESULTS_KEY]
-    deselected = session.config.getoption("keyword") or session.config.getoption("markexpr")
-    if deselected or session.shouldfail or session.shouldstop:
+    # Only a whole run may rewrite the table: a partial one would drop what it skipped.
+    partial = session.config.stash[PARTIAL_KEY] or _missing_modules(session)
+    if partial or session.shouldfail or session.shouldstop:
         warnings.warn(f"partial interop run: {target} left as it was", stacklevel=1)
         return
     path = Path(target)
@@ -93,3 +111,17 @@ def cell(request: pytest.FixtureRequest) -> CellFactory:
         return new
 
     return claim
+
+
+def protocol_cell(server: Server, cell: CellFactory) -> list[Cell]:
+    """The cells a plain HTTP exchange speaks for: the protocol, workers, trio."""
+    config = server.config
+    claims = [cell(config, "HTTP/2" if config.http2 else "HTTP/1.1")]
+    claims[0].value = "yes (TLS + ALPN)" if config.http2 else "yes"
+    if config.workers > 1:
+        claims.append(cell(config, "workers"))
+        claims[-1].value = f"yes ({config.workers}, lifespan once each)"
+    if config.trio:
+        claims.append(cell(config, "trio"))
+        claims[-1].value = "yes (`-k trio`)"
+    return claims

@@ -69,14 +69,17 @@ class Results:
 def _render_cell(cells: list[Cell]) -> str:
     if not cells:
         return "—"
-    groups: dict[str, list[str]] = defaultdict(list)
+    values: list[str] = []
+    failing: list[str] = []
     for cell in cells:
-        text = (cell.value or "yes") if cell.passed else "**fails**"
-        if cell.config not in groups[text]:
-            groups[text].append(cell.config)
-    if len(groups) == 1:
-        return next(iter(groups))
-    return "; ".join(f"{text} ({', '.join(configs)})" for text, configs in groups.items())
+        if not cell.passed:
+            if cell.config not in failing:
+                failing.append(cell.config)
+        elif (cell.value or "yes") not in values:
+            values.append(cell.value or "yes")
+    if failing:
+        values.append(f"**fails** ({', '.join(failing)})")
+    return "; ".join(values)
 
 
 def render_table(cells: list[Cell], columns: tuple[str, ...]) -> str:
@@ -115,10 +118,19 @@ def render_document(cells: list[Cell]) -> str:
         "(`tests/interop/app.py`) under the server as a subprocess and talking to it with",
         "real clients (httpx over HTTP/1.1 and HTTP/2, the `websockets` client, an `h2`",
         "client that reads PUSH_PROMISE and 103 frames). Mangum is called in-process with",
-        "API Gateway REST, HTTP API and ALB events. Where several configurations of one",
-        "server disagree, each value names the configurations it comes from. A feature the",
-        "server does not offer is shown as such: microasgi then degrades (for example",
-        "`request.push()` returns False and the page is served without the push).",
+        "API Gateway REST, HTTP API and ALB events. A cell lists every distinct result",
+        "over the configurations of that server (plain, TLS with HTTP/2, several workers,",
+        "trio), and names the configurations where a test failed.",
+        "",
+        "Where a server lacks a feature, microasgi degrades instead of failing:",
+        "",
+        "- server push, early hints: `request.push()` and `request.send_early_hints()`",
+        "  return False and send nothing; the page is served as usual.",
+        "- denial response: without `websocket.http.response`, `websocket.deny()` closes",
+        "  the handshake and the server answers 403 without the body.",
+        "- pathsend: `FileResponse` sends the file itself, in chunks.",
+        "- lifespan: without it, `request.state` has no lifespan values.",
+        "",
         "A dash means no test in the suite covers that server in that mode.",
         "",
         f"Versions: {versions}.",

@@ -178,7 +178,7 @@ def test_lifespan_runs_once_per_worker_and_fills_state(
     assert all(mark.endswith("-1") for mark in marks)
     for f in seen:
         assert f["state"] == {"started_by": f["pid"]}
-    claim.value = "yes, per worker" if raw_server.config.workers > 1 else "yes"
+    claim.value = "yes"
 
 
 def test_shared_scope_objects(raw_server: s.Server, cell: CellFactory) -> None:
@@ -191,7 +191,7 @@ def test_shared_scope_objects(raw_server: s.Server, cell: CellFactory) -> None:
     shared = expected(raw_server.config).shared_scope_objects
     assert second["extensions_reused"] is shared
     assert second["asgi_reused"] is shared
-    claim.value = "`extensions`, `asgi` reused across requests" if shared else "fresh per request"
+    claim.value = "`extensions`, `asgi` reused" if shared else "fresh per request"
 
 
 def test_early_hint_after_response_start_is_refused(

@@ -19,25 +19,10 @@ from websockets.exceptions import InvalidStatus
 
 from interop import servers as s
 from interop.app import DOWNLOAD_FILE, STYLE
-from interop.conftest import CellFactory
+from interop.conftest import CellFactory, protocol_cell
 from interop.h2client import H2Client
-from interop.results import Cell
 
 showcase = s.server_fixture("interop.app:app", s.ALL)
-
-
-def protocol_cell(server: s.Server, cell: CellFactory) -> list[Cell]:
-    """The cells a plain HTTP exchange speaks for: the protocol, workers, trio."""
-    config = server.config
-    claims = [cell(config, "HTTP/2" if config.http2 else "HTTP/1.1")]
-    claims[0].value = "yes (TLS, ALPN h2)" if config.http2 else "yes"
-    if config.workers > 1:
-        claims.append(cell(config, "workers"))
-        claims[-1].value = f"yes ({config.workers} workers)"
-    if config.trio:
-        claims.append(cell(config, "trio"))
-        claims[-1].value = "yes (`-k trio`)"
-    return claims
 
 
 def get_json(client: httpx.Client, path: str, **options: Any) -> Any:
@@ -153,10 +138,10 @@ def test_ranged_file_download(showcase: s.Server, cell: CellFactory) -> None:
     assert full.headers["content-disposition"].endswith('filename="showcase.py"')
     if advertised(client)["http.response.pathsend"]:
         assert "http.response.pathsend" in sent
-        pathsend.value = "yes (FileResponse uses it)"
+        pathsend.value = "yes"
     else:
         assert "http.response.pathsend" not in sent
-        pathsend.value = "no (FileResponse sends the body)"
+        pathsend.value = "no"
     part = client.get("/download", headers={"range": "bytes=10-29"})
     assert part.status_code == 206
     assert part.content == data[10:30]
@@ -196,7 +181,7 @@ def test_lifespan_state(showcase: s.Server, cell: CellFactory) -> None:
     if not config.lifespan:
         assert showcase.lifespan_startups() == []
         assert all(state["greeting"] is None for state in seen)
-        lifespan.value = "no (handlers see no state)"
+        lifespan.value = "no"
         return
     marks = showcase.lifespan_startups()
     pids = showcase.started_pids()
@@ -209,7 +194,7 @@ def test_lifespan_state(showcase: s.Server, cell: CellFactory) -> None:
             "started_by": state["pid"],
             "pid": state["pid"],
         }
-    lifespan.value = "yes, once per worker" if config.workers > 1 else "yes"
+    lifespan.value = "yes"
 
 
 def test_websocket_echo(showcase: s.Server, cell: CellFactory) -> None:
@@ -222,7 +207,7 @@ def test_websocket_echo(showcase: s.Server, cell: CellFactory) -> None:
         for payload in [b"\x00\x01\xff", bytes(range(256)) * 300]:
             ws.send(payload)
             assert ws.recv(timeout=5) == payload
-    websocket.value = "yes (over HTTP/1.1 TLS)" if showcase.config.tls else "yes"
+    websocket.value = "yes"
 
 
 def test_websocket_denial(showcase: s.Server, cell: CellFactory) -> None:
@@ -241,10 +226,10 @@ def test_websocket_denial(showcase: s.Server, cell: CellFactory) -> None:
         assert response.status_code == 401
         assert json.loads(response.body) == {"detail": "unauthorized"}
         assert response.headers["content-type"] == "application/json"
-        denial.value = "401 with JSON body"
+        denial.value = "yes (401 + JSON body)"
     else:
         assert (response.status_code, response.body) == (403, b"")
-        denial.value = "403 (extension not advertised)"
+        denial.value = "no (403, no body)"
 
 
 def test_server_push(showcase: s.Server, cell: CellFactory) -> None:
@@ -254,7 +239,7 @@ def test_server_push(showcase: s.Server, cell: CellFactory) -> None:
     assert get_json(client, "/push") == {"pushed": offered}
     if not showcase.config.http2:
         assert not offered
-        push.value = "no over HTTP/1.1 (push() returns False)"
+        push.value = "no on HTTP/1.1"
         return
     assert showcase.tls is not None
     with H2Client(s.HOST, showcase.port, showcase.tls.client_context()) as h2:
@@ -263,12 +248,12 @@ def test_server_push(showcase: s.Server, cell: CellFactory) -> None:
     assert json.loads(exchange.response.body) == {"pushed": offered}
     if not offered:
         assert exchange.pushes == {}
-        push.value = "no over HTTP/2 (push() returns False)"
+        push.value = "no on HTTP/2"
         return
     promised, pushed = exchange.pushes["/style.css"]
     assert dict(promised)[":method"] == "GET"
     assert (pushed.status, pushed.body.decode()) == (200, STYLE)
-    push.value = "yes over HTTP/2 (client receives the pushed stream)"
+    push.value = "yes on HTTP/2"
 
 
 def test_early_hints(showcase: s.Server, cell: CellFactory) -> None:
@@ -283,7 +268,7 @@ def test_early_hints(showcase: s.Server, cell: CellFactory) -> None:
     )
     protocol = "HTTP/2" if showcase.config.http2 else "HTTP/1.1"
     if not offered:
-        hints.value = f"no over {protocol} (send_early_hints() returns False)"
+        hints.value = f"no on {protocol}"
         return
     assert showcase.tls is not None
     with H2Client(s.HOST, showcase.port, showcase.tls.client_context()) as h2:
@@ -291,4 +276,4 @@ def test_early_hints(showcase: s.Server, cell: CellFactory) -> None:
     links = [dict(headers).get("link") for headers in exchange.response.informational]
     assert links == ["</style.css>; rel=preload; as=style"]
     assert exchange.response.status == 200
-    hints.value = f"yes over {protocol} (client receives 103)"
+    hints.value = f"yes on {protocol}"

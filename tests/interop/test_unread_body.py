@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from interop import servers as s
-from interop.conftest import CellFactory
+from interop.conftest import CellFactory, protocol_cell
 from interop.h2client import H2Client
 
 BODY = b"x" * 4096
@@ -45,8 +45,7 @@ def assert_still_serving(server: s.Server) -> None:
 )
 def test_unread_body_with_httpx(fresh_server: s.Server, cell: CellFactory) -> None:
     """httpx sends the body (even an empty one) after the headers, as browsers do."""
-    protocol = cell(fresh_server.config, "HTTP/2" if fresh_server.config.http2 else "HTTP/1.1")
-    protocol.value = "yes (TLS, ALPN h2)" if fresh_server.config.http2 else "yes"
+    protocol_cell(fresh_server, cell)
     client = fresh_server.client()
     for _ in range(3):
         ignored = client.post("/ignore-body", content=BODY)
@@ -64,7 +63,7 @@ def test_body_sent_once_the_response_headers_came(
     fresh_server: s.Server, cell: CellFactory
 ) -> None:
     """An uploader slower than the server: the body follows the response headers."""
-    cell(fresh_server.config, "HTTP/2").value = "yes (TLS, ALPN h2)"
+    protocol_cell(fresh_server, cell)
     assert fresh_server.tls is not None
     with H2Client(s.HOST, fresh_server.port, fresh_server.tls.client_context()) as client:
         late = client.request(
