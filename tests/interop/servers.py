@@ -8,6 +8,7 @@ process group: SIGTERM first, SIGKILL after a bounded wait.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -32,6 +33,7 @@ HOST = "127.0.0.1"
 READY_TIMEOUT = 20.0
 STOP_TIMEOUT = 5.0
 LOG_TAIL = 4000
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -276,6 +278,15 @@ class Server:
         stop_process_group(self.process)
 
 
+def die_with_the_suite() -> None:
+    """In a child before exec: SIGTERM it when the test process dies.
+
+    A killed pytest must not leave servers behind. Linux only, like the suite's /proc checks.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def free_port() -> int:
     """A port nobody listens on right now (the server binds it a moment later)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -350,6 +361,7 @@ def start_server(
                 cwd=log_dir,
                 env=child_env,
                 start_new_session=True,
+                preexec_fn=die_with_the_suite,
             )
         server = Server(config, port, process, log_path, launch.tls, root_path, mark_dir, temp_dir)
         verify: ssl.SSLContext | bool = server.ssl_context() or True
