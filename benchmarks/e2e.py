@@ -181,22 +181,58 @@ def parse_wrk(output: str) -> dict[str, float]:
     if errors and any(int(n) for n in re.findall(r"\d+", errors.group(1))):
         raise RuntimeError("wrk saw socket errors:\n" + output)
     rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    total = re.search(r"(\d+) requests in", output)
     p50 = re.search(r"^\s+50%\s+(\S+)", output, re.M)
     p99 = re.search(r"^\s+99%\s+(\S+)", output, re.M)
-    if not (rps and p50 and p99):
+    if not (rps and p50 and p99 and total):
         raise RuntimeError("cannot read wrk's output:\n" + output)
-    return {"rps": float(rps.group(1)), "p50_ms": _ms(p50.group(1)), "p99_ms": _ms(p99.group(1))}
+    return {
+        "rps": float(rps.group(1)),
+        "p50_ms": _ms(p50.group(1)),
+        "p99_ms": _ms(p99.group(1)),
+        "requests": float(total.group(1)),
+    }
 
 
-def run_wrk(url: str, duration: float, connections: int) -> dict[str, float]:
-    """Load ``url`` for ``duration`` seconds with one wrk thread."""
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time (user + system) of every live process in process group ``pgid`` (Linux /proc).
+
+    A server's CPU time per request does not depend on what else the shared machine runs,
+    unlike its requests per second; granian's worker is a child in the same group.
+    """
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue  # the process ended meanwhile
+        fields = stat[stat.rindex(")") + 2 :].split()
+        # fields[2] is pgrp; utime and stime are fields 14 and 15 of stat(5), here 11 and 12
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / _TICK
+
+
+def run_wrk(server: Server, path: str, duration: float, connections: int) -> dict[str, float]:
+    """Load ``path`` on ``server`` for ``duration`` s with one wrk thread; add the server's CPU."""
+    url = server.url(path)
+    cpu_before = group_cpu_seconds(server.process.pid)
     command = [
         "wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--timeout", "5s", "--latency", url,
     ]  # fmt: skip
     out = subprocess.run(command, capture_output=True, text=True, timeout=duration + 30)
     if out.returncode != 0:
         raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr}")
-    return parse_wrk(out.stdout)
+    figures = parse_wrk(out.stdout)
+    cpu = group_cpu_seconds(server.process.pid) - cpu_before
+    figures["cpu_us"] = cpu * 1e6 / figures["requests"] if figures["requests"] else 0.0
+    return figures
 
 
 def measure_server(
@@ -222,13 +258,13 @@ def measure_server(
                 live.append(srv)
         for srv in live:  # warm-up, not recorded
             for path in PATHS.values():
-                run_wrk(srv.url(path), min(1.0, duration), connections)
+                run_wrk(srv, path, min(1.0, duration), connections)
         samples: dict[tuple[str, str], list[dict[str, float]]] = {}
         for r in range(rounds):
             order = live[r % len(live) :] + live[: r % len(live)] if live else []
             for srv in order:
                 for scenario, path in PATHS.items():
-                    figures = run_wrk(srv.url(path), duration, connections)
+                    figures = run_wrk(srv, path, duration, connections)
                     samples.setdefault((scenario, srv.framework), []).append(figures)
             print(f"  round {r + 1}/{rounds} done", file=sys.stderr, flush=True)
     for (scenario, framework), runs in samples.items():
@@ -237,6 +273,7 @@ def measure_server(
             "rps": statistics.median(run["rps"] for run in runs),
             "p50_ms": statistics.median(run["p50_ms"] for run in runs),
             "p99_ms": statistics.median(run["p99_ms"] for run in runs),
+            "cpu_us": statistics.median(run["cpu_us"] for run in runs),
             "runs": runs,
         }
     return results

@@ -51,7 +51,11 @@ How to read it:
   frameworks within one table there too.
 - **End to end** serves the same plaintext and JSON apps under uvicorn (httptools, uvloop) and
   granian (uvloop), one worker each, on 127.0.0.1, loaded by `wrk`; figures are ratios to raw
-  ASGI on the same server in the same run. Client and server share the machine's cores.
+  ASGI on the same server in the same run. Client and server share the machine's cores, so
+  besides req/s and p99 the tables give the server's CPU time per request (its processes'
+  user + system time over the run, divided by the requests served): "capacity vs raw" is raw's
+  CPU per request divided by the framework's, the share of raw's throughput the framework
+  would reach on a core of its own.
 - The machine is shared and small (see the end): compare columns within one table, not with
   figures from another machine. "not available" means the framework lacks that feature in the
   measured version; "failed" means its answer was wrong and it was not timed.
@@ -210,16 +214,16 @@ def e2e_section(data: dict[str, Any] | None) -> str:
                 if fw not in series:
                     series.append(fw)
                 ok = result.get("status") == "ok" and raw.get("status") == "ok"
-                row[fw] = result["rps"] / raw["rps"] if ok else None
+                row[fw] = raw["cpu_us"] / result["cpu_us"] if ok and result["cpu_us"] else None
             groups.append((f"{server}: {scenario}", row))
-    parts.append("\n### Chart: share of raw ASGI's throughput, end to end\n\n")
+    parts.append("\n### Chart: capacity as a share of raw ASGI's, end to end\n\n")
     parts.append(
         _figure(
             chart.grouped_bars(
-                "End-to-end req/s as a share of raw ASGI on the same server",
+                "End to end: capacity (1 / server CPU per request) as a share of raw ASGI's",
                 groups,
                 series,
-                "req/s divided by raw ASGI's req/s",
+                "raw ASGI's server CPU per request divided by the framework's",
                 max_value=_axis_top(groups),
             )
         )

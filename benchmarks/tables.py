@@ -123,21 +123,34 @@ def spread_note(data: dict[str, Any], clock: str = "cpu") -> str:
 
 def e2e_rows(data: dict[str, Any], server: str) -> tuple[list[str], list[list[str]]]:
     """One row per framework and scenario under one server: req/s, p99 and ratios to raw."""
-    headers = ["scenario", "framework", "req/s", "p99 ms", "req/s vs raw", "p99 vs raw"]
+    headers = [
+        "scenario",
+        "framework",
+        "server CPU µs/req",
+        "capacity vs raw",
+        "req/s",
+        "req/s vs raw",
+        "p99 ms",
+        "p99 vs raw",
+    ]
     rows = []
     by_scenario = data["servers"].get(server, {})
     for scenario, results in by_scenario.items():
         raw = results.get("raw")
         for fw, result in results.items():
             if not _ok(result):
-                rows.append([scenario, fw, cell_status(result), "", "", ""])
+                rows.append([scenario, fw, cell_status(result), "", "", "", "", ""])
                 continue
-            rps, p99 = float(result["rps"]), float(result["p99_ms"])
+            rps, p99, cpu = float(result["rps"]), float(result["p99_ms"]), float(result["cpu_us"])
             if _ok(raw):
                 assert raw is not None
+                # capacity: requests one core could serve, from the server's CPU per request
+                vs_cpu = f"{float(raw['cpu_us']) / cpu:.2f}" if cpu else NA
                 vs_rps = f"{rps / float(raw['rps']):.2f}"
                 vs_p99 = f"{p99 / float(raw['p99_ms']):.2f}"
             else:
-                vs_rps = vs_p99 = NA
-            rows.append([scenario, fw, _fmt(rps, 0), f"{p99:.2f}", vs_rps, vs_p99])
+                vs_cpu = vs_rps = vs_p99 = NA
+            rows.append(
+                [scenario, fw, f"{cpu:.1f}", vs_cpu, _fmt(rps, 0), vs_rps, f"{p99:.2f}", vs_p99]
+            )
     return headers, rows

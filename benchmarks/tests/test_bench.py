@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -16,7 +17,7 @@ import pytest
 from benchmarks import report, tables
 from benchmarks.apps import raw_app
 from benchmarks.apps._urlencoded import parse_urlencoded
-from benchmarks.e2e import parse_wrk
+from benchmarks.e2e import group_cpu_seconds, parse_wrk
 from benchmarks.harness import Answer, Exchange, Lifespan, Message, assemble, call_once, run_batch
 from benchmarks.scenarios import Fixtures, all_scenarios, make_fixtures
 
@@ -123,11 +124,23 @@ Transfer/sec:      1.25MB
 
 
 def test_wrk_output_is_read_and_errors_are_refused() -> None:
-    assert parse_wrk(WRK_OUTPUT) == {"rps": 10000.5, "p50_ms": 1.4, "p99_ms": 0.85}
+    figures = {"rps": 10000.5, "p50_ms": 1.4, "p99_ms": 0.85, "requests": 40000.0}
+    assert parse_wrk(WRK_OUTPUT) == figures
     with pytest.raises(RuntimeError, match="non-2xx"):
         parse_wrk(WRK_OUTPUT + "  Non-2xx or 3xx responses: 12\n")
     with pytest.raises(RuntimeError, match="socket errors"):
         parse_wrk(WRK_OUTPUT + "  Socket errors: connect 0, read 3, write 0, timeout 0\n")
+
+
+def test_server_cpu_is_read_for_a_process_group() -> None:
+    import os
+
+    start = group_cpu_seconds(os.getpgid(0))
+    deadline = time.process_time() + 0.05
+    while time.process_time() < deadline:
+        pass
+    assert group_cpu_seconds(os.getpgid(0)) - start >= 0.03
+    assert group_cpu_seconds(2**22 + 12345) == 0  # no such group
 
 
 def _fake_inproc() -> dict[str, Any]:
