@@ -22,7 +22,7 @@ from microasgi._types import ASGIApp, Message, Receive, Scope, Send
 from microasgi.exceptions import HTTPException
 from microasgi.requests import ClientDisconnect, Request
 from microasgi.responses import PlainTextResponse, Response, to_response
-from microasgi.websockets import WebSocket, WebSocketDisconnect, send_denial
+from microasgi.websockets import WebSocket, WebSocketDisconnect, WebSocketState, send_denial
 
 logger = logging.getLogger("microasgi")
 
@@ -94,6 +94,8 @@ class ErrorLayer:
 
         try:
             await app(scope, receive, watched_send)
+        except ClientDisconnect:
+            return  # the client left while its body was read: nobody to answer or blame
         except Exception as exc:
             if started:
                 raise
@@ -125,9 +127,10 @@ class ErrorLayer:
         self, exc: Exception, scope: Scope, receive: Receive, send: Send
     ) -> Response:
         handler = self._handler_for(exc, "Exception in ASGI application")
-        if handler is None:
-            return self._default_response(exc)
         try:
+            if handler is None:
+                # May raise too: an HTTPException whose headers hold a CR or LF.
+                return self._default_response(exc)
             return to_response(await _call(handler, Request(scope, receive, send), exc))
         except Exception as handler_exc:
             logger.error("Exception in exception handler", exc_info=handler_exc)
@@ -189,18 +192,25 @@ class ErrorLayer:
         Open: closed with 1000, or 1011 after an error (logged). Never accepted: denied,
         with the response for ``exc`` where there is one.
         """
+        if state == "open":
+            if exc is not None and not isinstance(exc, HTTPException):
+                logger.error("Exception in WebSocket handler", exc_info=exc)
+            await _close_quietly(send, 1000 if exc is None else 1011)
+            return
+        if state != "connecting":
+            return
+        websocket = connection()
         response: Response | None = None
         if exc is not None:
-            if state == "open":
-                if not isinstance(exc, HTTPException):
-                    logger.error("Exception in WebSocket handler", exc_info=exc)
-                await _close_quietly(send, 1011)
-                return
-            response = await self._denial_for(exc, connection())
-        if state == "open":
-            await _close_quietly(send, 1000)
-        elif state == "connecting":
-            await send_denial(scope, send, response)
+            response = await self._denial_for(exc, websocket)
+            if websocket.connection_state is not WebSocketState.CONNECTING:
+                return  # the user's handler accepted, denied or closed it itself
+        try:
+            # The denial extension answers after websocket.connect, not before.
+            await websocket._await_connect()
+        except WebSocketDisconnect:
+            return  # the client left before its handshake was answered
+        await send_denial(scope, send, response)
 
     async def _denial_for(self, exc: Exception, connection: WebSocket) -> Response | None:
         """What to refuse the handshake with; None when the handler refused it itself."""

@@ -112,7 +112,8 @@ class Lifespan:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Speak the lifespan protocol with the server."""
-        started = False
+        # What started gets stopped, in reverse order, whether startup completes or not.
+        cleanups: list[Callable[[], Awaitable[Any]]] = []
         async with anyio.create_task_group() as group:
             children = [_Child(app, scope) for app in self.mounts()]
             for child in children:
@@ -121,28 +122,53 @@ class Lifespan:
                 message = await receive()
                 if message["type"] != "lifespan.startup":
                     raise RuntimeError(f"expected lifespan.startup, got {message['type']!r}")
-                async with contextlib.AsyncExitStack() as stack:
-                    value = await stack.enter_async_context(self._own())
-                    if not isinstance(value, Mapping):
-                        raise TypeError("the lifespan generator must yield a dict (or None)")
-                    self.state.update(value)
-                    if "state" in scope:
-                        scope["state"].update(value)
-                    for hook in self.startup_hooks:
-                        await hook()
-                    for child in children:
-                        await child.startup()
-                    started = True
-                    await send({"type": "lifespan.startup.complete"})
-                    message = await receive()
-                    for child in reversed(children):
-                        await child.shutdown()
-                    for hook in self.shutdown_hooks:
-                        await hook()
-                await send({"type": "lifespan.shutdown.complete"})
+                own = self._own()
+                value = await own.__aenter__()
+                cleanups.append(lambda: own.__aexit__(None, None, None))
+                if not isinstance(value, Mapping):
+                    raise TypeError("the lifespan generator must yield a dict (or None)")
+                self.state.update(value)
+                if "state" in scope:
+                    scope["state"].update(value)
+                for hook in self.startup_hooks:
+                    await hook()
+                cleanups.append(self._shutdown_hooks)
+                for child in children:
+                    await child.startup()
+                    cleanups.append(child.shutdown)
             except Exception as exc:
-                phase = "shutdown" if started else "startup"
-                logger.error("Lifespan %s failed", phase, exc_info=exc)
-                await send({"type": f"lifespan.{phase}.failed", "message": str(exc) or repr(exc)})
-            finally:
+                await _unwind(cleanups)
+                await _failed(send, "startup", exc)
                 group.cancel_scope.cancel()
+                return
+            await send({"type": "lifespan.startup.complete"})
+            await receive()  # lifespan.shutdown
+            error = await _unwind(cleanups)
+            if error is None:
+                await send({"type": "lifespan.shutdown.complete"})
+            else:
+                await _failed(send, "shutdown", error)
+            group.cancel_scope.cancel()
+
+    async def _shutdown_hooks(self) -> None:
+        """Run every shutdown hook; then raise the first failure, if any."""
+        error = await _unwind([*reversed(self.shutdown_hooks)])
+        if error is not None:
+            raise error
+
+
+async def _unwind(cleanups: list[Callable[[], Awaitable[Any]]]) -> Exception | None:
+    """Run ``cleanups`` last first, all of them; return the first failure."""
+    first: Exception | None = None
+    for cleanup in reversed(cleanups):
+        try:
+            await cleanup()
+        except Exception as exc:
+            first = first or exc
+    return first
+
+
+async def _failed(send: Send, phase: str, exc: Exception) -> None:
+    if not isinstance(exc, LifespanFailure):  # a mounted app reported (and logged) its own
+        logger.error("Lifespan %s failed", phase, exc_info=exc)
+    await send({"type": f"lifespan.{phase}.failed", "message": str(exc) or repr(exc)})

@@ -33,6 +33,9 @@ ROOT_APP_KEY = "microasgi.root_app"  # the outermost App: url_for resolves from 
 SERVER_ROOT_PATH_KEY = "microasgi.server_root_path"  # root_path as the server gave it
 BODY_KEY = "microasgi.body"  # the cached body
 FORM_KEY = "microasgi.form"  # the parsed form, closed when the request ends
+# While a streaming response watches for the disconnect, it is the one reader of the
+# server's receive and relays body messages through this channel (see responses).
+RECEIVE_KEY = "microasgi.receive"
 
 # A Host header we may build a URL from: a name or an IP literal, and a port.
 _HOST = re.compile(
@@ -250,15 +253,17 @@ class Request(HTTPConnection):
 
     _stream_consumed = False
     _disconnected = False
-    _buffered: tuple[bytes, ...] | list[bytes] = ()  # body bytes is_disconnected() saw
+    _buffered: list[bytes] | None = None  # body bytes is_disconnected() saw
     _body_ended = False  # is_disconnected() saw the last body message
 
-    def __init__(self, scope: Scope, receive: Receive = _empty_receive, send: Send = _no_send):
+    def __init__(
+        self, scope: Scope, receive: Receive = _empty_receive, send: Send | None = _no_send
+    ) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Request needs an http scope, not {scope['type']!r}")
         self.scope = scope
         self._receive = receive
-        self._send = send
+        self._send = _no_send if send is None else send
 
     @property
     def method(self) -> str:
@@ -285,14 +290,16 @@ class Request(HTTPConnection):
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise HTTPException(413, f"request body larger than {limit} bytes")
         total = 0
-        buffered, self._buffered = self._buffered, ()
+        buffered, self._buffered = self._buffered or [], None
         for chunk in buffered:
             total += len(chunk)
+            if total > limit:
+                raise HTTPException(413, f"request body larger than {limit} bytes")
             yield chunk
         if self._body_ended:
             return
         while True:
-            message = await self._receive()
+            message = await self.scope.get(RECEIVE_KEY, self._receive)()
             kind = message["type"]
             if kind == "http.request":
                 chunk = message.get("body", b"")
@@ -350,20 +357,29 @@ class Request(HTTPConnection):
             return True
         with anyio.CancelScope() as scope:
             scope.cancel()
-            message = await self._receive()
+            message = await self.scope.get(RECEIVE_KEY, self._receive)()
             if message["type"] == "http.disconnect":
                 self._disconnected = True
             elif message["type"] == "http.request":
-                # Keep body bytes for stream(): they must not be lost to a check.
+                # Keep body bytes for stream(): they must not be lost to a check, and
+                # they count against the body limit like streamed ones.
                 chunk = message.get("body", b"")
                 if chunk:
-                    self._buffered = [*self._buffered, chunk]
+                    if self._buffered is None:
+                        self._buffered = []
+                    self._buffered.append(chunk)
+                    held = sum(map(len, self._buffered))
+                    limit = limits_for(self.scope).max_body_size
+                    if held > limit:
+                        raise HTTPException(413, f"request body larger than {limit} bytes")
                 if not message.get("more_body", False):
                     self._body_ended = True
         return self._disconnected
 
     async def push(self, path: str, headers: HeadersArg | None = None) -> bool:
         """Ask the server to push ``path`` (HTTP/2); False, doing nothing, if unsupported."""
+        if any(c in path for c in "\r\n\0") or not path.startswith("/"):
+            raise ValueError(f"a push path must start with '/' and hold no CR, LF or NUL: {path!r}")
         raw = encode_headers(headers)
         if not self.supports(_extensions.PUSH):
             return False
@@ -372,6 +388,8 @@ class Request(HTTPConnection):
 
     async def send_early_hints(self, links: Iterable[str]) -> bool:
         """Send a 103 Early Hints with these ``Link`` values; False if unsupported."""
+        if isinstance(links, str):
+            raise TypeError("send_early_hints takes a list of Link values, not one string")
         raw = encode_headers(("link", link) for link in links)
         if not self.supports(_extensions.EARLY_HINT):
             return False

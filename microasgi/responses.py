@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import http.cookies
 import json
+import math
 import os
 import secrets
 import stat
@@ -21,8 +22,8 @@ from microasgi import _files
 from microasgi._concurrency import iterate_in_thread, run_callable
 from microasgi._extensions import PATHSEND, supports
 from microasgi._types import Message, RawHeaders, Receive, Scope, Send
-from microasgi.datastructures import HeadersArg, encode_header, encode_headers
-from microasgi.requests import wants_trailers
+from microasgi.datastructures import HeadersArg, encode_header, encode_headers, header_items
+from microasgi.requests import RECEIVE_KEY, limits_for, wants_trailers
 
 Background = Callable[[], Any]
 Content = Any  # bytes or str for Response; what render() accepts for subclasses
@@ -81,7 +82,7 @@ class Response:
             raw.append((b"content-length", str(len(self.body)).encode()))
         content_type = self._content_type()
         if content_type is not None and b"content-type" not in names:
-            raw.append((b"content-type", content_type.encode("latin-1")))
+            raw.append(encode_header("content-type", content_type))
         return raw
 
     @property
@@ -293,20 +294,34 @@ async def _until_disconnect(
         with contextlib.suppress(_ClientGone):
             await send_body(checked_send)
         return
+    # Older servers only say so through receive(): a watcher task becomes its one reader,
+    # and relays body messages to a Request still reading them (a body echoed back), up
+    # to the body limit, so neither the disconnect nor a body byte is missed.
     failure: Exception | None = None
-    async with anyio.create_task_group() as group:
+    relay_in, relay_out = anyio.create_memory_object_stream[Message](math.inf)
+    budget = limits_for(scope).max_body_size
+    async with relay_in, relay_out, anyio.create_task_group() as group:
 
         async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            group.cancel_scope.cancel()
+            nonlocal budget
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    group.cancel_scope.cancel()
+                    return
+                budget -= len(message.get("body", b""))
+                if budget >= 0:  # past the limit the reader fails with a 413 anyway
+                    relay_in.send_nowait(message)
 
         group.start_soon(watch)
+        scope[RECEIVE_KEY] = relay_out.receive
         try:
             await send_body(send)
         except Exception as exc:
             # Raised outside the group, so the server sees the error, not an ExceptionGroup.
             failure = exc
+        finally:
+            del scope[RECEIVE_KEY]
         group.cancel_scope.cancel()
     if failure is not None:
         raise failure
@@ -335,7 +350,7 @@ class StreamingResponse(Response):
         raw = encode_headers(headers)
         content_type = self._content_type()
         if content_type is not None and all(name != b"content-type" for name, _ in raw):
-            raw.append((b"content-type", content_type.encode("latin-1")))
+            raw.append(encode_header("content-type", content_type))
         self._raw = raw
         self._headers = None
 
@@ -435,9 +450,14 @@ def to_response(value: Any) -> Response:
     if isinstance(value, Response):
         return value
     if isinstance(value, tuple) and len(value) in (2, 3) and isinstance(value[1], int):
-        if isinstance(value[0], Response):
-            raise TypeError("return a Response alone: set its status_code and headers on it")
-        return _from_body(value[0], value[1], value[2] if len(value) == 3 else None)
+        body, status = value[0], value[1]
+        headers = value[2] if len(value) == 3 else None
+        if isinstance(body, Response):  # Flask's (response, status[, headers])
+            body.status_code = status
+            for name, header in header_items(headers):
+                body._add_header(name, header)
+            return body
+        return _from_body(body, status, headers)
     return _from_body(value, None, None)
 
 
@@ -474,7 +494,7 @@ class FileResponse(Response):
         names = {name for name, _ in raw}
         content_type = self._content_type()
         if content_type is not None and b"content-type" not in names:
-            raw.append((b"content-type", content_type.encode("latin-1")))
+            raw.append(encode_header("content-type", content_type))
         if b"accept-ranges" not in names:
             raw.append((b"accept-ranges", b"bytes"))
         if filename is not None and b"content-disposition" not in names:

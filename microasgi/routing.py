@@ -236,6 +236,9 @@ class BaseRoute:
         registries = (*self.registries, BUILTIN_CONVERTERS)
         segments = [_compile_segment(text, registries) for text in _split(self.path)]
         self.params = tuple((p.name, p.converter) for s in segments for p in s.params)
+        names = [name for name, _ in self.params]
+        if len(set(names)) != len(names):
+            raise ValueError(f"a path parameter name appears twice in {self.path!r}")
         return segments
 
     def param_names(self) -> list[str]:
@@ -405,6 +408,29 @@ class _Node:
     patterns: list[_Edge] = field(default_factory=list)  # in lookup order
     routes: list[AnyRoute] = field(default_factory=list)
     mount: Mount | None = None
+    # How many segments a path may still have below this node to match: a ``path``
+    # parameter only tries the splits that leave such a rest (linear, not quadratic).
+    min_rest: int = 0
+    max_rest: float = 0
+
+    def measure(self) -> None:
+        """Set ``min_rest``/``max_rest`` here and below (after the tree is built)."""
+        lows: list[int] = []
+        highs: list[float] = []
+        if self.routes:
+            lows.append(0)
+            highs.append(0)
+        if self.mount is not None:
+            lows.append(0)
+            highs.append(math.inf)
+        children = [(child, False) for child in self.literals.values()]
+        children += [(edge.node, edge.segment.kind == _PATH) for edge in self.patterns]
+        for child, is_path in children:
+            child.measure()
+            lows.append(1 + child.min_rest)
+            highs.append(math.inf if is_path else 1 + child.max_rest)
+        self.min_rest = min(lows, default=0)
+        self.max_rest = max(highs, default=0)
 
     def child(self, segment: _Segment) -> _Node:
         if segment.literal is not None:
@@ -453,6 +479,7 @@ class _Tree:
                 node = node.literals.setdefault(text, _Node())
             if node.mount is None:
                 node.mount = mount
+        self.root.measure()
 
     def first(self, path: str, method: str) -> Match | None:
         """The most specific match accepting ``method``, or None."""
@@ -477,7 +504,7 @@ class _Tree:
         node: _Node,
         segments: list[str],
         index: int,
-        values: list[str],
+        values: list[str | slice],
         method: str,
         every: list[Match] | None,
     ) -> Match | None:
@@ -487,7 +514,7 @@ class _Tree:
         if index == len(segments):
             for route in node.routes:
                 if every is not None or route.accepts(method):
-                    params = _convert(route, values)
+                    params = _convert(route, values, segments)
                     if params is not None:
                         if every is None:
                             return Match(route, params)
@@ -503,15 +530,17 @@ class _Tree:
                 segment = edge.segment
                 assert segment.regex is not None
                 if segment.kind == _PATH:
-                    # Greedy like the regex ``.*``: the longest rest first, then shorter.
-                    for stop in range(len(segments), index, -1):
-                        joined = "/".join(segments[index:stop])
-                        if segment.regex.fullmatch(joined):
-                            values.append(joined)
-                            found = self._search(edge.node, segments, stop, values, method, every)
-                            values.pop()
-                            if found is not None:
-                                return found
+                    # Greedy like the regex ``.*`` (which matches anything): the longest
+                    # span first, among those leaving a rest the subtree can match.
+                    child = edge.node
+                    total = len(segments)
+                    low = max(index + 1, total - int(min(child.max_rest, total)))
+                    for stop in range(total - child.min_rest, low - 1, -1):
+                        values.append(slice(index, stop))  # joined only if a route is reached
+                        found = self._search(child, segments, stop, values, method, every)
+                        values.pop()
+                        if found is not None:
+                            return found
                     continue
                 hit = segment.regex.fullmatch(text)
                 if hit is not None:
@@ -528,12 +557,15 @@ class _Tree:
         return None
 
 
-def _convert(route: AnyRoute, values: list[str]) -> dict[str, Any] | None:
+def _convert(
+    route: AnyRoute, values: list[str | slice], segments: list[str]
+) -> dict[str, Any] | None:
     """Convert captured text by the route's converters; None when one refuses it."""
     params: dict[str, Any] = {}
     try:
         for (name, converter), value in zip(route.params, values, strict=True):
-            params[name] = converter.convert(value)
+            text = "/".join(segments[value]) if type(value) is slice else value
+            params[name] = converter.convert(text)
     except ValueError:
         return None
     return params
@@ -669,11 +701,10 @@ class Router:
     def lookup(self, kind: str, path: str, method: str = "GET") -> Lookup:
         """Decide, once, what answers ``path``: a route, a mount, a 405, a redirect, or 404."""
         tree = (self._trees or self._build())[kind]
-        match = tree.first(path, method)
-        if match is not None:
-            return Lookup(match)
         allow: set[str] = set()
-        for candidate in tree.matches(path):
+        for candidate in tree.matches(path):  # one walk decides the match and the union
+            if candidate.mount is not None or (candidate.route and candidate.route.accepts(method)):
+                return Lookup(candidate)
             if isinstance(candidate.route, Route):
                 allow |= candidate.route.methods
         if allow:

@@ -17,7 +17,7 @@ from email.utils import parsedate_to_datetime
 from http.cookies import SimpleCookie
 from types import TracebackType
 from typing import Any
-from urllib.parse import unquote, urlencode, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import anyio
 import anyio.abc
@@ -305,7 +305,8 @@ class TestClient:
             if kind == "websocket"
             else self.scheme,
             "path": unquote(full_path),
-            "raw_path": full_path.encode("latin-1", errors="replace"),
+            # As a client sends it: percent-encoded, escapes already there kept.
+            "raw_path": quote(full_path, safe="/%:@!$&'()*+,;=-._~").encode("ascii"),
             "root_path": self.root_path,
             "query_string": query.encode("latin-1"),
             "headers": raw_headers,

@@ -2591,3 +2591,235 @@ async def test_gzip_minimum_size_is_inclusive() -> None:
         assert at.headers.get("content-encoding") == "gzip"
         below = await client.get("/499", headers={"accept-encoding": "gzip"})
         assert "content-encoding" not in below.headers
+
+
+# --- contract failures found by the audit (kept out of the committed file) ----------
+
+
+async def test_tuple_return_with_a_response_body() -> None:
+    # "a tuple (body, status) ... with body one of those": a Response is one of those.
+    app = App()
+
+    @app.get("/")
+    async def index(request: Request) -> Any:
+        return PlainTextResponse("made"), 201, {"x-a": "1"}
+
+    response = await get(app)
+    assert response.status_code == 201
+    assert response.text == "made"
+    assert response.headers["x-a"] == "1"
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Response(b"x", media_type="text/plain\r\nSet-Cookie: evil=1"),
+        lambda: HTMLResponse("x", media_type="text/html\nX-Injected: 1"),
+        lambda: StreamingResponse(iter([b""]), media_type="text/plain\r\nX-Injected: 1"),
+        lambda: FileResponse(__file__, media_type="text/plain\r\nX-Injected: 1"),
+    ],
+)
+def test_media_type_with_cr_lf_is_refused(make: Any) -> None:
+    # "Header values holding CR or LF are refused with ValueError": media_type is the
+    # Content-Type header's value.
+    with pytest.raises(ValueError, match="CR"):
+        make()
+
+
+async def test_push_path_with_cr_lf_is_refused() -> None:
+    app = App()
+    refused: list[bool] = []
+
+    @app.get("/")
+    async def index(request: Request) -> str:
+        try:
+            await request.push("/a.css\r\nX-Injected: 1")
+        except ValueError:
+            refused.append(True)
+        return ""
+
+    response = await get(app)
+    assert refused == [True]
+    assert response.pushes == []
+
+
+async def test_http_exception_headers_with_cr_lf_end_as_a_logged_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = App()
+
+    @app.get("/")
+    async def index(request: Request) -> str:
+        raise HTTPException(401, headers={"www-authenticate": "Basic\r\nX-Injected: 1"})
+
+    with caplog.at_level(logging.ERROR, logger="microasgi"):
+        sent = await call(app, http_scope("/"))  # not raised to the server
+    assert start_of(sent)["status"] == 500
+    assert [r.levelno for r in caplog.records if r.name == "microasgi"] == [logging.ERROR]
+
+
+async def test_is_disconnected_does_not_bypass_max_body_size() -> None:
+    app = App(max_body_size=10)
+
+    @app.post("/")
+    async def index(request: Request) -> str:
+        for _ in range(30):  # a long-poll handler checking for the client
+            await request.is_disconnected()
+        return str(len(await request.body()))
+
+    sent = await call(app, http_scope("/", "POST"), [b"x"] * 30)
+    assert start_of(sent)["status"] == 413
+
+
+async def test_streaming_the_request_body_back_loses_nothing_on_asgi_2_3() -> None:
+    # uvicorn (h11 and httptools) speaks spec_version 2.3.
+    app = App()
+
+    @app.post("/echo")
+    async def echo(request: Request) -> Response:
+        return StreamingResponse(request.stream())
+
+    chunks = [b"ab", b"cd", b"ef", b"gh"]
+    sent: list[Message] = []
+    done = anyio.Event()
+
+    async def receive() -> Message:
+        await anyio.lowlevel.checkpoint()  # a real server's receive yields to the loop
+        if chunks:
+            chunk = chunks.pop(0)
+            return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+        await done.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            done.set()
+
+    with anyio.fail_after(5):
+        await app(http_scope("/echo", "POST", spec_version="2.3"), receive, send)
+    assert body_of(sent) == b"abcdefgh"
+
+
+async def test_routing_time_does_not_explode_with_a_long_path() -> None:
+    import time
+
+    app = App()
+
+    @app.get("/files/{p:path}")
+    async def files(request: Request, p: str) -> str:
+        return p
+
+    @app.get("/docs/{p:path}/edit")
+    async def edit(request: Request, p: str) -> str:
+        return p
+
+    long_path = "a/" * 8000 + "b"  # 16 KB: well within what servers accept
+    async with TestClient(app) as client:
+        began = time.process_time()
+        assert (await client.post("/files/" + long_path)).status_code == 405
+        assert (await client.get("/docs/" + long_path)).status_code == 404
+        spent = time.process_time() - began
+    assert spent < 0.5, f"two lookups took {spent:.2f} s of CPU"
+
+
+async def test_a_failed_sibling_startup_still_cleans_up_the_started_mounts() -> None:
+    events: list[str] = []
+    good = App()
+
+    @good.lifespan
+    async def good_life(app: App) -> AsyncIterator[None]:
+        events.append("open")
+        try:
+            yield
+        finally:
+            await anyio.lowlevel.checkpoint()
+            events.append("closed")
+
+    bad = App()
+
+    @bad.on_startup
+    async def boom() -> None:
+        raise RuntimeError("bad child")
+
+    app = App()
+    app.mount("/good", good)
+    app.mount("/bad", bad)
+    replies = await lifespan(app)
+    assert replies == ["lifespan.startup.failed:bad child"]
+    assert events == ["open", "closed"]
+
+
+async def test_a_failed_mount_shutdown_still_runs_the_parents_shutdown() -> None:
+    events: list[str] = []
+    child = App()
+
+    @child.on_shutdown
+    async def child_down() -> None:
+        raise RuntimeError("child shutdown")
+
+    app = App()
+
+    @app.on_shutdown
+    async def parent_down() -> None:
+        events.append("parent hook")
+
+    app.mount("/c", child)
+    replies = await lifespan(app)
+    assert replies[-1] == "lifespan.shutdown.failed:child shutdown"
+    assert events == ["parent hook"]
+
+
+async def test_websocket_error_before_accept_answers_after_the_connect_message() -> None:
+    # The denial extension: HTTP response messages go "after the websocket.connect message".
+    app = App()
+
+    @app.websocket("/ws")
+    async def ws(websocket: WebSocket) -> None:
+        raise SecretError
+
+    log: list[str] = []
+
+    async def receive() -> Message:
+        log.append("receive")
+        return {"type": "websocket.connect"}
+
+    async def send(message: Message) -> None:
+        log.append(message["type"])
+
+    for path in ("/ws", "/missing"):
+        log.clear()
+        scope = ws_scope({"websocket.http.response": {}})
+        scope["path"], scope["raw_path"] = path, path.encode()
+        await app(scope, receive, send)
+        assert log[0] == "receive", (path, log)
+
+
+@pytest.mark.parametrize("spec_version", ["2.3", "2.4"])
+async def test_streaming_the_request_body_stops_cleanly_when_the_client_leaves(
+    spec_version: str,
+) -> None:
+    # "StreamingResponse ... stops cleanly when the client disconnects": a ClientDisconnect
+    # from request.stream() inside the stream must not reach the server as an error.
+    app = App()
+
+    @app.post("/echo")
+    async def echo(request: Request) -> Response:
+        return StreamingResponse(request.stream())
+
+    incoming: list[Message] = [
+        {"type": "http.request", "body": b"ab", "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive() -> Message:
+        if incoming:
+            return incoming.pop(0)
+        await anyio.sleep_forever()
+        raise AssertionError
+
+    async def send(message: Message) -> None:
+        pass
+
+    with anyio.fail_after(5):
+        await app(http_scope("/echo", "POST", spec_version=spec_version), receive, send)

@@ -361,16 +361,19 @@ def test_routing_cost_does_not_scan_the_table(monkeypatch: pytest.MonkeyPatch) -
         return search(self, *args)
 
     monkeypatch.setattr(routing._Tree, "_search", counting)
-    found = app.router.lookup("http", "/target/5/detail")
-    assert found.match is not None
-    assert found.match.route is not None
-    assert found.match.route.name == "target"
+    trees = app.router._trees
+    assert trees is not None
+    tree = trees["http"]  # what the dispatcher asks, once per request
+    match = tree.first("/target/5/detail", "GET")
+    assert match is not None
+    assert match.route is not None
+    assert match.route.name == "target"
     assert visits <= 4  # root, "target", the int parameter, "detail"
     visits = 0
-    found = app.router.lookup("http", "/static/999")
-    assert found.match is not None
-    assert found.match.route is not None
-    assert found.match.route.name == "s999"
+    match = tree.first("/static/999", "GET")
+    assert match is not None
+    assert match.route is not None
+    assert match.route.name == "s999"
     assert visits == 0  # a static path is one dict hit
 
 
@@ -407,3 +410,44 @@ async def test_slash_redirect_never_leaves_the_host() -> None:
         response = await client.get("//evil.com/")
     assert response.status_code == 308
     assert response.headers["location"] == "/evil.com"
+
+
+def test_a_parameter_name_used_twice_is_refused() -> None:
+    router = Router()
+    router.add_route("/{x}/{x:int}", named("twice"))
+    with pytest.raises(ValueError, match="appears twice"):
+        router.prepare()
+
+
+def test_path_parameters_try_only_the_splits_that_can_match(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A long URL against path routes must cost a linear walk, not every split.
+    from microasgi import routing
+
+    app = App()
+    app.add_route("/files/{p:path}", named("file"))
+    app.add_route("/a/{x:path}/edit/{y:path}", named("two"))
+    app.add_route("/b/{x:path}/tail", named("tail"), methods=["GET"])
+    app.router.prepare()
+    visits = 0
+    search = routing._Tree._search
+
+    def counting(self: Any, *args: Any) -> Any:
+        nonlocal visits
+        visits += 1
+        return search(self, *args)
+
+    monkeypatch.setattr(routing._Tree, "_search", counting)
+    deep = "/".join(["s"] * 5000)
+    found = app.router.lookup("http", f"/files/{deep}", "POST")  # a 405: every match walked
+    assert found.allow == {"GET", "HEAD"}
+    assert visits < 10
+    visits = 0
+    found = app.router.lookup("http", f"/b/{deep}/tail", "GET")
+    assert found.match is not None
+    assert found.match.params == {"x": deep}
+    assert visits < 10
+    found = app.router.lookup("http", f"/a/{deep}/edit/{deep}", "GET")
+    assert found.match is not None
+    assert found.match.params == {"x": deep, "y": deep}
