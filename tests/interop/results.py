@@ -116,7 +116,7 @@ def render_document(cells: list[Cell]) -> str:
         "",
         "Each cell is what a test in `tests/interop/` showed by running the showcase app",
         "(`tests/interop/app.py`) under the server as a subprocess and talking to it with",
-        "real clients (httpx over HTTP/1.1 and HTTP/2, the `websockets` client, an `h2`",
+        "real clients (httpx and curl over HTTP/1.1 and HTTP/2, the `websockets` client, an `h2`",
         "client that reads PUSH_PROMISE and 103 frames). Mangum is called in-process with",
         "API Gateway REST, HTTP API and ALB events. A cell lists every distinct result",
         "over the configurations of that server (plain, TLS with HTTP/2, several workers,",

@@ -233,6 +233,14 @@ class Server:
         """A client SSL context trusting this server's certificate, or None for plain HTTP."""
         return self.tls.client_context(alpn) if self.tls else None
 
+    def tls_ca_file(self) -> Path:
+        """The test CA as a PEM file, for clients that read one (curl)."""
+        assert self.tls is not None
+        path = self.tls.cert.with_name("ca.pem")
+        if not path.exists():
+            self.tls.ca.cert_pem.write_to_path(str(path))
+        return path
+
     def ws_connect(self, path: str, **options: Any) -> ClientConnection:
         """Open a WebSocket with the `websockets` client (HTTP/1.1 only, so no h2 in ALPN)."""
         options.setdefault("open_timeout", 10)

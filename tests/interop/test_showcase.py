@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 import uuid
 from typing import Any
 
@@ -277,3 +278,22 @@ def test_early_hints(showcase: s.Server, cell: CellFactory) -> None:
     assert links == ["</style.css>; rel=preload; as=style"]
     assert exchange.response.status == 200
     hints.value = f"yes on {protocol}"
+
+
+def test_curl(showcase: s.Server, cell: CellFactory) -> None:
+    """curl (libcurl with nghttp2) as another client: negotiated protocol and a range."""
+    protocol_cell(showcase, cell)
+    options = ["--http2"] if showcase.config.http2 else ["--http1.1"]
+    if showcase.tls is not None:
+        options += ["--cacert", str(showcase.tls_ca_file())]
+    url = f"{showcase.base_url}/download"
+    write_out = "\n%{http_version} %{http_code}"
+    done = subprocess.run(
+        ["curl", "-sS", "--max-time", "10", *options, "-r", "0-15", "-w", write_out, url],
+        capture_output=True,
+        timeout=20,
+        check=True,
+    )
+    body, _, summary = done.stdout.rpartition(b"\n")
+    assert summary.decode() == ("2 206" if showcase.config.http2 else "1.1 206")
+    assert body == DOWNLOAD_FILE.read_bytes()[:16]
