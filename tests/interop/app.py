@@ -21,6 +21,7 @@ import anyio
 from interop import raw_app
 from microasgi import (
     App,
+    FileResponse,
     HTMLResponse,
     HTTPException,
     JSONResponse,
@@ -32,7 +33,6 @@ from microasgi import (
     WebSocket,
 )
 from microasgi._types import ASGIApp, Message, Receive, Scope, Send
-from microasgi.responses import FileResponse
 
 DOWNLOAD_FILE = Path(__file__)
 STYLE = "body { font-family: sans-serif; }\n"
