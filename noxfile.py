@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
 
 import nox
 
@@ -40,6 +41,10 @@ def tests_stdlib_json(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def interop(session: nox.Session) -> None:
     """Run the app under real servers with real clients; regenerate docs/servers.md."""
+    if shutil.which("chromium") is None and os.geteuid() == 0:
+        # The browser test drives Debian's Chromium (never a downloaded browser build).
+        session.run("apt-get", "update", "-qq", external=True)
+        session.run("apt-get", "install", "-y", "-qq", "chromium", external=True)
     session.install("-e", ".[test,interop]")
     session.run(
         "pytest", "-m", "interop", *session.posargs, env={"INTEROP_SERVERS_MD": "docs/servers.md"}

@@ -32,6 +32,7 @@ APP_KEY = "microasgi.app"  # the App handling the request (innermost)
 ROOT_APP_KEY = "microasgi.root_app"  # the outermost App: url_for resolves from it
 SERVER_ROOT_PATH_KEY = "microasgi.server_root_path"  # root_path as the server gave it
 BODY_KEY = "microasgi.body"  # the cached body
+BODY_READ_KEY = "microasgi.body_read"  # someone started reading the body from receive()
 FORM_KEY = "microasgi.form"  # the parsed form, closed when the request ends
 # While a streaming response watches for the disconnect, it is the one reader of the
 # server's receive and relays body messages through this channel (see responses).
@@ -285,6 +286,7 @@ class Request(HTTPConnection):
         if self._stream_consumed:
             raise RuntimeError("the request body was already streamed")
         self._stream_consumed = True
+        self.scope[BODY_READ_KEY] = True
         limit = limits_for(self.scope).max_body_size
         declared = self.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -355,6 +357,7 @@ class Request(HTTPConnection):
         """Tell, without waiting, whether the client has gone away."""
         if self._disconnected:
             return True
+        self.scope[BODY_READ_KEY] = True
         with anyio.CancelScope() as scope:
             scope.cancel()
             message = await self.scope.get(RECEIVE_KEY, self._receive)()
@@ -412,6 +415,41 @@ def wants_trailers(scope: Scope) -> bool:
         if name == b"te"
         for token in value.split(b",")
     )
+
+
+# What drain_body() reads at most, and for how long, before the response goes out.
+DRAIN_LIMIT = 64 * 1024
+DRAIN_SECONDS = 1.0
+BODYLESS_METHODS = frozenset({"GET", "HEAD"})
+
+
+async def drain_body(scope: Scope, receive: Receive) -> None:
+    """Read and drop a small request body the app left unread, before responding.
+
+    hypercorn 0.18's HTTP/2 fails (its trio worker exits) when body data arrives for a
+    stream whose response already finished, and httpx sends even an empty POST body as a
+    frame of its own. A declared body over DRAIN_LIMIT is left to the server, and the
+    wait is bounded: a client that never finishes its body does not hold the response.
+    """
+    if BODY_READ_KEY in scope or BODY_KEY in scope:
+        return
+    scope[BODY_READ_KEY] = True
+    declared = None
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            declared = value
+            break
+    if declared is not None and (not declared.isdigit() or int(declared) > DRAIN_LIMIT):
+        return
+    total = 0
+    with anyio.move_on_after(DRAIN_SECONDS):
+        while True:
+            message = await scope.get(RECEIVE_KEY, receive)()
+            if message["type"] != "http.request":
+                return
+            total += len(message.get("body", b""))
+            if total > DRAIN_LIMIT or not message.get("more_body", False):
+                return
 
 
 class ClientDisconnect(Exception):

@@ -23,7 +23,13 @@ from microasgi._concurrency import iterate_in_thread, run_callable
 from microasgi._extensions import PATHSEND, supports
 from microasgi._types import Message, RawHeaders, Receive, Scope, Send
 from microasgi.datastructures import HeadersArg, encode_header, encode_headers, header_items
-from microasgi.requests import RECEIVE_KEY, limits_for, wants_trailers
+from microasgi.requests import (
+    BODYLESS_METHODS,
+    RECEIVE_KEY,
+    drain_body,
+    limits_for,
+    wants_trailers,
+)
 
 Background = Callable[[], Any]
 Content = Any  # bytes or str for Response; what render() accepts for subclasses
@@ -183,8 +189,10 @@ class Response:
                 "headers": self.raw_headers(),
             }
         )
-        body = b"" if scope.get("method") == "HEAD" else self.body
-        await send({"type": "http.response.body", "body": body})
+        method = scope.get("method")
+        if method not in BODYLESS_METHODS:
+            await drain_body(scope, receive)  # before the end: see drain_body
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else self.body})
         if self.background is not None:
             await run_callable(self.background)
 
@@ -365,7 +373,7 @@ class StreamingResponse(Response):
         chunks = self._chunks()
 
         async def send_body(send: Send) -> None:
-            await self._stream(chunks, send)
+            await self._stream(chunks, scope, receive, send)
             if with_trailers:
                 assert self.trailers is not None
                 trailers = encode_headers(await self.trailers())
@@ -396,12 +404,16 @@ class StreamingResponse(Response):
             return content.__aiter__()
         return iterate_in_thread(iter(content))
 
-    async def _stream(self, chunks: AsyncIterator[Chunk], send: Send) -> None:
+    async def _stream(
+        self, chunks: AsyncIterator[Chunk], scope: Scope, receive: Receive, send: Send
+    ) -> None:
         async for chunk in chunks:
             if not isinstance(chunk, bytes):
                 chunk = chunk.encode(self.charset) if isinstance(chunk, str) else bytes(chunk)
             if chunk:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        if scope.get("method") not in BODYLESS_METHODS:
+            await drain_body(scope, receive)  # before the end: see drain_body
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 

@@ -28,7 +28,7 @@ from microasgi._errors import ErrorLayer
 from microasgi._types import ASGIApp, Receive, Scope, Send
 from microasgi.exceptions import HTTPException
 from microasgi.lifespan import Lifespan
-from microasgi.requests import FORM_KEY, Request
+from microasgi.requests import BODYLESS_METHODS, FORM_KEY, Request, drain_body
 from microasgi.responses import RedirectResponse, Response, plain_messages, to_response
 from microasgi.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -788,6 +788,8 @@ class Dispatcher:
                 return
             if messages is not None:
                 await send(messages[0])
+                if method not in BODYLESS_METHODS:
+                    await drain_body(scope, receive)  # before the end: see drain_body
                 await send(messages[1])
             else:
                 # A Response may fail before or after its start: the guard tells which.

@@ -21,9 +21,13 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import pytest
-import tomllib
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 from yarl import URL
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - the 3.10 session
+    import tomli as tomllib
 
 from microasgi import (
     App,
