@@ -240,9 +240,15 @@ def env_section(docs: Sequence[dict[str, Any] | None]) -> str:
     for other in described[1:]:
         if other.get("wrk"):
             info["wrk"] = other["wrk"]
+    revisions = ", ".join(
+        f"{d['kind']}{' (' + d['loop'] + ')' if d.get('loop') else ''}: "
+        f"{d['env'].get('revision') or 'unknown'}"
+        for d in docs
+        if d is not None and "env" in d
+    )
     lines = [
         "## Machine and versions\n",
-        f"- microasgi revision: {info.get('revision') or 'unknown'}",
+        f"- microasgi revision measured: {revisions}",
         f"- CPU: {info['cpu']}, {info['cores']} cores (shared with other work while measuring)",
         f"- OS: {info['os']}",
         f"- Python: {info['python']} ({info['python_build']})",
