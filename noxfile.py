@@ -78,3 +78,24 @@ def typecheck(session: nox.Session) -> None:
     """Type-check the package with mypy --strict."""
     session.install("-e", ".[test]", "mypy")
     session.run("mypy", "--strict", PACKAGE)
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Benchmark against raw ASGI and the peers; write docs/benchmarks.md (not in the gate)."""
+    session.install("-e", ".[bench]")
+    session.run("python", "-m", "pytest", "benchmarks/tests", "-q", "-p", "no:cacheprovider")
+    out = "benchmarks/results"
+    session.run("python", "-m", "benchmarks.inproc", "--json", f"{out}/inproc.json")
+    session.run(
+        "python",
+        "-m",
+        "benchmarks.inproc",
+        "--loop",
+        "uvloop",
+        "--json",
+        f"{out}/inproc-uvloop.json",
+    )
+    session.run("python", "-m", "benchmarks.routing", "--json", f"{out}/routing.json")
+    session.run("python", "-m", "benchmarks.e2e", "--json", f"{out}/e2e.json")
+    session.run("python", "-m", "benchmarks.report")
