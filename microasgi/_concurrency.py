@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import anyio
@@ -39,3 +41,41 @@ async def iterate_in_thread(iterator: Iterator[T]) -> AsyncIterator[T]:
         if item is sentinel:
             return
         yield item
+
+
+@contextlib.asynccontextmanager
+async def running_beside(func: Callable[[], Coroutine[Any, Any, None]]) -> AsyncIterator[None]:
+    """Run ``func()`` beside the body of the ``async with``; cancel and await it on exit.
+
+    On asyncio a bare task is a fraction of the cost of an anyio task group (a streaming
+    response pays it once per request); elsewhere (trio) a task group does the job. Either
+    way the task has an owner that cancels it and waits for it.
+    """
+    if not _on_asyncio():
+        failure: Exception | None = None
+        async with anyio.create_task_group() as group:
+            group.start_soon(func)
+            try:
+                yield
+            except Exception as exc:  # raised below, outside the group: not an ExceptionGroup
+                failure = exc
+            finally:
+                group.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+        return
+    task = asyncio.ensure_future(func())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def _on_asyncio() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # trio (or no loop at all)
+        return False
+    return True
