@@ -28,17 +28,15 @@ import os
 import re
 import shlex
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from interop import servers as s
 
 import microasgi.__main__ as cli
 from microasgi.testing import TestClient, WebSocketDenied
@@ -430,47 +428,15 @@ async def test_step4_rooms_are_separate() -> None:
         assert await one.receive_json() == {"user": "a", "text": "only in one"}
 
 
-def free_port() -> int:
-    """A port nothing listens on now, on 127.0.0.1."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextlib.contextmanager
 def running(command: list[str], log: Path, answers: str | None = None) -> Iterator[None]:
     """Run ``command`` in the tutorial folder until the block ends, then stop its group.
 
     With ``answers``, wait (20 s at most) until that URL answers over HTTP.
     """
-    httpx = pytest.importorskip("httpx")
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command,
-            cwd=TUTORIAL,
-            env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{TUTORIAL}"},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            deadline = time.monotonic() + 20
-            while answers is not None:
-                assert process.poll() is None, log.read_text()
-                try:
-                    httpx.get(answers, timeout=2)
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline, f"{command[0]} did not start in 20 s"
-                    time.sleep(0.1)
-            yield
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{TUTORIAL}"}
+    with s.running_command(command, log, cwd=TUTORIAL, env=env, ready_url=answers):
+        yield
 
 
 def chat_through(base: str) -> None:
@@ -494,7 +460,7 @@ def test_tutorial_chat_under_a_real_server(server: str, tmp_path: Path) -> None:
         pytest.skip(f"{server} is not installed")
     import httpx
 
-    port = free_port()
+    port = s.free_port()
     command = [sys.executable, "-m", "microasgi", "step4_chat:app", "--server", server]
     with running(
         [*command, "--port", str(port)], tmp_path / "server.log", f"http://127.0.0.1:{port}/"
@@ -612,7 +578,7 @@ def test_nginx_conf_is_valid(tmp_path: Path) -> None:
     nginx = shutil.which("nginx")
     if nginx is None:
         pytest.skip("nginx is not installed")
-    config = nginx_config(tmp_path, free_port(), 8000)
+    config = nginx_config(tmp_path, s.free_port(), 8000)
     result = subprocess.run(
         [nginx, "-t", "-c", str(config), "-p", str(tmp_path)], capture_output=True, text=True
     )
@@ -628,7 +594,7 @@ def test_behind_nginx_with_a_root_path(server: str, tmp_path: Path) -> None:
         pytest.skip(f"nginx or {server} is not installed")
     import httpx
 
-    app_port, proxy_port = free_port(), free_port()
+    app_port, proxy_port = s.free_port(), s.free_port()
     site = f"127.0.0.1:{proxy_port}/pinboard"
     config = nginx_config(tmp_path, proxy_port, app_port)
     serve = {

@@ -1,8 +1,9 @@
-"""Start real ASGI servers as subprocesses for the interop suite.
+"""Start real ASGI servers (and other processes) as subprocesses for the tests.
 
 Each server binds 127.0.0.1 on a free port, is polled until it answers (bounded in
 time), writes its output to a log file that failing tests show, and is stopped by
-process group: SIGTERM first, SIGKILL after a bounded wait.
+process group: SIGTERM first, SIGKILL after a bounded wait. Every test that starts a
+real server goes through here, the ones outside tests/interop included.
 """
 
 from __future__ import annotations
@@ -179,6 +180,14 @@ GRANIAN_WORKERS = ServerConfig(
     "granian-workers", "granian", _granian("--http", "1", "--workers", "2"), workers=2
 )
 
+# Each server as a user starts it, choosing no protocol, loop or worker class.
+UVICORN = ServerConfig("uvicorn", "uvicorn", _uvicorn())
+DEFAULT_OPTIONS = [
+    UVICORN,
+    ServerConfig("hypercorn", "hypercorn", _hypercorn()),
+    ServerConfig("granian", "granian", _granian()),
+]
+
 ALL = [
     UVICORN_H11,
     UVICORN_HTTPTOOLS,
@@ -302,6 +311,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def spawn(
+    argv: list[str], log_path: Path, *, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in a process group of its own, output to ``log_path``; it dies with us."""
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+            preexec_fn=die_with_the_suite,
+        )
+
+
 def stop_process_group(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM the group, wait a bounded time, then SIGKILL whatever is left."""
     with contextlib.suppress(ProcessLookupError):
@@ -319,13 +345,28 @@ def _tail(text: str) -> str:
     return text[-LOG_TAIL:] if len(text) > LOG_TAIL else text
 
 
-def _answers(base_url: str, verify: ssl.SSLContext | bool) -> bool:
+def _answers(url: str, verify: ssl.SSLContext | bool) -> bool:
     try:
         with httpx.Client(verify=verify, timeout=1.0) as client:
-            client.get(f"{base_url}/__ready__")
+            client.get(url)
     except httpx.HTTPError:
         return False
     return True
+
+
+def wait_until_answers(
+    process: subprocess.Popen[bytes],
+    url: str,
+    deadline: float,
+    verify: ssl.SSLContext | bool = True,
+) -> bool:
+    """Poll ``url`` until it answers HTTP (any status); False once the process exits or
+    the ``deadline`` (of ``time.monotonic``) passes."""
+    while time.monotonic() < deadline and process.poll() is None:
+        if _answers(url, verify):
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def start_server(
@@ -360,26 +401,15 @@ def start_server(
             # Its own temporary directory, so a test can tell whether uploads leave files.
             "TMPDIR": str(temp_dir),
         }
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, *config.command(launch)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=log_dir,
-                env=child_env,
-                start_new_session=True,
-                preexec_fn=die_with_the_suite,
-            )
+        argv = [sys.executable, *config.command(launch)]
+        process = spawn(argv, log_path, cwd=log_dir, env=child_env)
         server = Server(config, port, process, log_path, launch.tls, root_path, mark_dir, temp_dir)
         verify: ssl.SSLContext | bool = server.ssl_context() or True
         deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline and process.poll() is None:
-            if _answers(server.base_url, verify):
-                if config.workers > 1:
-                    _wait_for_workers(server, deadline)
-                return server
-            time.sleep(0.1)
+        if wait_until_answers(process, f"{server.base_url}/__ready__", deadline, verify):
+            if config.workers > 1:
+                _wait_for_workers(server, deadline)
+            return server
         stop_process_group(process)
         last_error = f"{config.name} did not answer on port {port}:\n{_tail(server.log())}"
         # A lost race for the port shows as an early exit: try another port.
@@ -412,6 +442,27 @@ def running(
         yield server
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def running_command(
+    argv: list[str],
+    log_path: Path,
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    ready_url: str | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run any command for the ``with`` block; with ``ready_url``, enter once it answers."""
+    process = spawn(argv, log_path, cwd=cwd, env=env)
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT
+        if ready_url is not None and not wait_until_answers(process, ready_url, deadline):
+            log = log_path.read_text(errors="replace")
+            raise ServerFailed(f"{argv[0]} did not answer {ready_url}:\n{_tail(log)}")
+        yield process
+    finally:
+        stop_process_group(process)
 
 
 def server_fixture(

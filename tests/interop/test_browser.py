@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,25 +46,18 @@ def browser(interop_tmp: Path) -> Iterator[int]:
     """A headless Chromium with DevTools on a free port; yields that port."""
     profile = interop_tmp / "chromium-profile"
     log_path = interop_tmp / "chromium.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                chromium_binary(),
-                "--headless=new",
-                "--no-sandbox",  # the suite runs as root in CI
-                "--disable-gpu",
-                "--no-first-run",
-                f"--user-data-dir={profile}",
-                "--remote-debugging-address=127.0.0.1",
-                "--remote-debugging-port=0",
-                "about:blank",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=s.die_with_the_suite,
-        )
+    argv = [
+        chromium_binary(),
+        "--headless=new",
+        "--no-sandbox",  # the suite runs as root in CI
+        "--disable-gpu",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        "--remote-debugging-address=127.0.0.1",
+        "--remote-debugging-port=0",
+        "about:blank",
+    ]
+    process = s.spawn(argv, log_path)
     try:
         deadline = time.monotonic() + DEADLINE
         while not (found := DEVTOOLS_URL.search(log_path.read_text(errors="replace"))):

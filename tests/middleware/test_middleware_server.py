@@ -2,67 +2,24 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
+from interop import servers as s
 
 from .server_app import FRONT, TEXT
 
 pytestmark = pytest.mark.interop
 
-REPO = Path(__file__).resolve().parents[2]
-READY_SECONDS = 20.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Run ``server_app`` under uvicorn on a free port; stop it by PID afterwards."""
+    """Run ``server_app`` under uvicorn (tests/interop/servers.py starts and stops it)."""
     pytest.importorskip("uvicorn")
-    log_path = tmp_path_factory.mktemp("uvicorn") / "server.log"
-    port = _free_port()
-    command = [sys.executable, "-m", "uvicorn", "tests.middleware.server_app:app"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + READY_SECONDS
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"uvicorn did not come up:\n{log_path.read_text(errors='replace')}")
-            try:
-                httpx.get(url + "/text", timeout=1.0)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+    log_dir = tmp_path_factory.mktemp("uvicorn")
+    with s.running(s.UVICORN, "middleware.server_app:app", log_dir) as server:
+        yield server.base_url
 
 
 @pytest.mark.parametrize("path", ["/text", "/stream"])
