@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import anyio
+import asgi_harness as harness
 import pytest
 
 from microasgi import App, Request, StreamingResponse
@@ -33,45 +34,17 @@ def http_scope(
     extensions: Mapping[str, Any] | None = None,
     headers: list[tuple[bytes, bytes]] | None = None,
 ) -> Scope:
-    """An http scope as a server builds it; no ``extensions`` key when None (uvicorn)."""
-    scope: Scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "2",
-        "method": method,
-        "scheme": "https",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"example.com"), *(headers or [])],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 443),
-    }
-    if extensions is not None:
-        scope["extensions"] = dict(extensions)
-    return scope
-
-
-async def run_http(app: ASGIApp, scope: Scope) -> list[Message]:
-    """Run one request (empty body) and return every message the app sent, in order."""
-    sent: list[Message] = []
-    asked = False
-
-    async def receive() -> Message:
-        nonlocal asked
-        if not asked:
-            asked = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await anyio.sleep_forever()
-        raise AssertionError("unreachable")
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    with anyio.fail_after(5):
-        await app(scope, receive, send)
-    return sent
+    """An HTTP/2 scope as a server builds it; no ``extensions`` key when None (uvicorn)."""
+    return harness.http_scope(
+        path,
+        method,
+        headers=headers or [],
+        extensions=extensions,
+        host="example.com",
+        scheme="https",
+        http_version="2",
+        server=("127.0.0.1", 443),
+    )
 
 
 async def fetch(
@@ -113,7 +86,7 @@ async def test_supports_is_false_when_the_scope_has_no_extensions_key() -> None:
     async def index(request: Request) -> dict[str, bool]:
         return {name: request.supports(name) for name in (PUSH, EARLY_HINT, TRAILERS)}
 
-    sent = await run_http(app, http_scope(extensions=None))
+    sent = await harness.run(app, http_scope(extensions=None))
     assert sent[1]["body"] == b'{"http.response.push":false,' + (
         b'"http.response.early_hint":false,"http.response.trailers":false}'
     )
@@ -156,7 +129,7 @@ async def test_push_without_the_extension_returns_false_and_sends_nothing(
     extensions: dict[str, Any] | None,
 ) -> None:
     app, results = push_app({"accept": "text/css"})
-    sent = await run_http(app, http_scope(extensions=extensions))
+    sent = await harness.run(app, http_scope(extensions=extensions))
     assert results == [False, False]
     assert types(sent) == ["http.response.start", "http.response.body"]
     response = await fetch(app, extensions={})
@@ -165,7 +138,7 @@ async def test_push_without_the_extension_returns_false_and_sends_nothing(
 
 async def test_push_with_the_extension_sends_it_before_the_response() -> None:
     app, _ = push_app({"accept": "text/css"})
-    sent = await run_http(app, http_scope(extensions={PUSH: {}}))
+    sent = await harness.run(app, http_scope(extensions={PUSH: {}}))
     assert types(sent) == [
         "http.response.push",
         "http.response.push",
@@ -251,7 +224,7 @@ async def test_early_hints_are_recorded_flat_across_messages() -> None:
 
 async def test_early_hints_go_out_before_the_response_starts() -> None:
     app, _ = hints_app()
-    sent = await run_http(app, http_scope(extensions={EARLY_HINT: {}}))
+    sent = await harness.run(app, http_scope(extensions={EARLY_HINT: {}}))
     assert types(sent) == [
         "http.response.early_hint",
         "http.response.early_hint",
@@ -266,7 +239,7 @@ async def test_early_hints_without_the_extension_return_false_and_send_nothing(
     extensions: dict[str, Any] | None,
 ) -> None:
     app, results = hints_app()
-    sent = await run_http(app, http_scope(extensions=extensions))
+    sent = await harness.run(app, http_scope(extensions=extensions))
     assert results == [False, False]
     assert types(sent) == ["http.response.start", "http.response.body"]
     assert (await fetch(app, extensions={})).early_hints == []
@@ -280,7 +253,7 @@ async def test_no_links_send_no_hint() -> None:
         assert await request.send_early_hints([]) is True
         return "page"
 
-    sent = await run_http(app, http_scope(extensions={EARLY_HINT: {}}))
+    sent = await harness.run(app, http_scope(extensions={EARLY_HINT: {}}))
     assert types(sent) == ["http.response.start", "http.response.body"]
 
 
@@ -351,7 +324,7 @@ async def test_trailers_are_sent_when_advertised_and_asked_for(te: str) -> None:
 async def test_trailers_are_announced_in_the_start_and_sent_after_the_body() -> None:
     app, _ = trailers_app()
     scope = http_scope(extensions={TRAILERS: {}}, headers=[(b"te", b"trailers")])
-    sent = await run_http(app, scope)
+    sent = await harness.run(app, scope)
     assert types(sent) == [
         "http.response.start",
         "http.response.body",
@@ -387,7 +360,7 @@ async def test_trailers_are_skipped_otherwise_and_the_body_is_complete(
 
     raw_headers = [(b"te", te.encode())] if te is not None else []
     scope_extensions = extensions if extensions is not None else {TRAILERS: {}}
-    sent = await run_http(app, http_scope(extensions=scope_extensions, headers=raw_headers))
+    sent = await harness.run(app, http_scope(extensions=scope_extensions, headers=raw_headers))
     assert "trailers" not in sent[0]
     assert types(sent)[-1] == "http.response.body"
     assert sent[-1].get("more_body", False) is False
@@ -404,24 +377,19 @@ async def test_a_trailer_holding_cr_lf_never_reaches_the_wire() -> None:
         return StreamingResponse(iter([b"data"]), trailers=trailers)
 
     scope = http_scope(extensions={TRAILERS: {}}, headers=[(b"te", b"trailers")])
-    sent: list[Message] = []
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: Message) -> None:
-        sent.append(message)
+    receive = harness.scripted(then=harness.request_body(b"")[0])
+    send = harness.Recorder()
 
     # The response had started: the error goes to the server, no trailers are sent.
     with anyio.fail_after(5), pytest.raises(ValueError, match="CR, LF"):
         await app(scope, receive, send)
-    assert "http.response.trailers" not in types(sent)
+    assert "http.response.trailers" not in types(send.messages)
 
 
 async def test_head_with_trailers_keeps_its_promise() -> None:
     app, _ = trailers_app()
     scope = http_scope(method="HEAD", extensions={TRAILERS: {}}, headers=[(b"te", b"trailers")])
-    sent = await run_http(app, scope)
+    sent = await harness.run(app, scope)
     # A server told `trailers: True` waits for http.response.trailers before it ends the
     # stream: either no announcement, or the trailers after the (empty) body.
     announced = sent[0].get("trailers", False)

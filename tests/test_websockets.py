@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import pytest
-from _ws import WS_RESPONSE, run_ws, ws_scope
+from asgi_harness import run, websocket_scope
 
 from microasgi import (
     App,
@@ -33,6 +33,7 @@ from microasgi.testing import TestClient, TestResponse, WebSocketDenied, WebSock
 pytestmark = pytest.mark.anyio
 
 NO_EXTENSIONS: dict[str, Any] = {}
+WS_RESPONSE: dict[str, Any] = {"websocket.http.response": {}}
 WITH_AND_WITHOUT = pytest.mark.parametrize(
     "extensions", [None, NO_EXTENSIONS], ids=["advertised", "not-advertised"]
 )
@@ -107,7 +108,7 @@ async def test_accept_without_subprotocol_sends_none() -> None:
         {"type": "websocket.connect"},
         {"type": "websocket.disconnect", "code": 1000},
     ]
-    sent = await run_ws(echo_app(), ws_scope("/echo", subprotocols=["chat"]), script)
+    sent = await run(echo_app(), websocket_scope("/echo", subprotocols=["chat"]), script)
     assert sent[0] == {"type": "websocket.accept", "subprotocol": None}
 
 
@@ -130,7 +131,7 @@ async def test_accept_refuses_cr_lf_before_sending_anything(
         await websocket.accept()  # the connection is still usable
         await websocket.close()
 
-    sent = await run_ws(app, ws_scope("/ws", subprotocols=["chat"]))
+    sent = await run(app, websocket_scope("/ws", subprotocols=["chat"]))
     assert len(refused) == 1
     assert [m["type"] for m in sent] == ["websocket.accept", "websocket.close"]
     assert "headers" not in sent[0] or sent[0]["headers"] == []
@@ -191,7 +192,7 @@ async def test_sending_or_receiving_before_accept_is_a_programming_error() -> No
                 errors.append(str(exc))
         await websocket.accept()
 
-    await run_ws(app, ws_scope())
+    await run(app, websocket_scope())
     assert len(errors) == 2
     assert all("accept" in e for e in errors)
 
@@ -207,7 +208,7 @@ async def test_accept_twice_is_a_programming_error() -> None:
             await websocket.accept()
         errors.append(info.value)
 
-    sent = await run_ws(app, ws_scope())
+    sent = await run(app, websocket_scope())
     assert len(errors) == 1
     assert [m["type"] for m in sent] == ["websocket.accept", "websocket.close"]
 
@@ -256,7 +257,7 @@ async def test_receive_json_accepts_binary_frames() -> None:
         {"type": "websocket.connect"},
         {"type": "websocket.receive", "bytes": b'{"a":1}'},
     ]
-    await run_ws(app, ws_scope(), script)
+    await run(app, websocket_scope(), script)
     assert got == [{"a": 1}]
 
 
@@ -279,7 +280,7 @@ async def test_an_unexpected_frame_closes_with_a_protocol_code(
         await websocket.accept()
         await getattr(websocket, method)()
 
-    sent = await run_ws(app, ws_scope(), [{"type": "websocket.connect"}, message])
+    sent = await run(app, websocket_scope(), [{"type": "websocket.connect"}, message])
     assert [m["type"] for m in sent] == ["websocket.accept", "websocket.close"]
     assert sent[1]["code"] == code
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
@@ -349,7 +350,7 @@ async def test_sending_after_close_raises_disconnect_and_close_is_idempotent() -
         except WebSocketDisconnect as exc:
             outcome.append(exc.code)
 
-    sent = await run_ws(app, ws_scope())
+    sent = await run(app, websocket_scope())
     assert [m["type"] for m in sent] == ["websocket.accept", "websocket.close"]
     assert outcome == [4001]
 
@@ -391,7 +392,7 @@ async def test_receiving_after_disconnect_raises_at_once_without_asking_the_serv
         {"type": "websocket.connect"},
         {"type": "websocket.disconnect", "code": 1001, "reason": "tab closed"},
     ]
-    sent = await run_ws(app, ws_scope(), script)
+    sent = await run(app, websocket_scope(), script)
     assert seen == [(1001, "tab closed")] * 3
     # The client is gone: nothing is sent after the accept.
     assert [m["type"] for m in sent] == ["websocket.accept"]
@@ -409,7 +410,9 @@ async def test_disconnect_without_a_code_is_1005() -> None:
         except WebSocketDisconnect as exc:
             seen.append(exc.code)
 
-    await run_ws(app, ws_scope(), [{"type": "websocket.connect"}, {"type": "websocket.disconnect"}])
+    await run(
+        app, websocket_scope(), [{"type": "websocket.connect"}, {"type": "websocket.disconnect"}]
+    )
     assert seen == [1005]
 
 
@@ -420,7 +423,7 @@ async def test_a_client_gone_before_accept_is_a_quiet_end(caplog: pytest.LogCapt
     async def endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
 
-    sent = await run_ws(app, ws_scope(), [{"type": "websocket.disconnect", "code": 1006}])
+    sent = await run(app, websocket_scope(), [{"type": "websocket.disconnect", "code": 1006}])
     assert sent == []
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
@@ -448,7 +451,7 @@ async def test_a_send_failing_because_the_client_left_becomes_a_disconnect() -> 
         sent.append(message)
 
     with anyio.fail_after(5):
-        await app(ws_scope(), receive, send)
+        await app(websocket_scope(), receive, send)
     assert seen == [1006]
     assert [m["type"] for m in sent] == ["websocket.accept"]
 
@@ -496,7 +499,7 @@ async def test_a_handler_raising_disconnect_itself_still_closes() -> None:
         await websocket.accept()
         raise WebSocketDisconnect(1000)
 
-    sent = await run_ws(app, ws_scope())
+    sent = await run(app, websocket_scope())
     assert [m["type"] for m in sent] == ["websocket.accept", "websocket.close"]
 
 
@@ -533,7 +536,7 @@ async def test_an_error_before_accept_is_a_403_without_the_extension(
 
     assert (await refusal_by(app, extensions={})).status_code == 403
     assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1
-    sent = await run_ws(app, ws_scope())
+    sent = await run(app, websocket_scope())
     assert [m["type"] for m in sent] == ["websocket.close"]
 
 
@@ -621,7 +624,7 @@ async def test_an_exception_handler_that_fails_gives_a_500_denial(
     async def endpoint(websocket: WebSocket) -> None:
         raise KeyError("x")
 
-    sent = await run_ws(app, ws_scope(extensions=WS_RESPONSE))
+    sent = await run(app, websocket_scope(extensions=WS_RESPONSE))
     assert sent[0]["type"] == "websocket.http.response.start"
     assert sent[0]["status"] == 500
     assert any(r.levelno == logging.ERROR for r in caplog.records)
@@ -635,7 +638,7 @@ async def test_an_unknown_path_is_refused_before_accept(
     response = await refusal_by(app, "/nope", extensions)
     assert response.status_code == (404 if extensions is None else 403)
 
-    sent = await run_ws(app, ws_scope("/nope"))
+    sent = await run(app, websocket_scope("/nope"))
     assert sent == [{"type": "websocket.close", "code": 1008, "reason": ""}]
 
 
@@ -646,7 +649,7 @@ async def test_an_http_route_is_not_a_websocket_route() -> None:
     async def page() -> str:
         return "hi"
 
-    sent = await run_ws(app, ws_scope("/page", extensions=WS_RESPONSE))
+    sent = await run(app, websocket_scope("/page", extensions=WS_RESPONSE))
     assert sent[0]["type"] == "websocket.http.response.start"
     assert sent[0]["status"] == 404
 
@@ -666,7 +669,7 @@ def deny_app(response: Any) -> App:
 
 async def test_deny_sends_one_start_and_one_complete_body() -> None:
     response = JSONResponse({"error": "bad token"}, 401, headers={"WWW-Authenticate": "Bearer"})
-    sent = await run_ws(deny_app(response), ws_scope(extensions=WS_RESPONSE))
+    sent = await run(deny_app(response), websocket_scope(extensions=WS_RESPONSE))
     assert [m["type"] for m in sent] == [
         "websocket.http.response.start",
         "websocket.http.response.body",
@@ -691,7 +694,7 @@ async def test_deny_shows_the_response_to_the_test_client() -> None:
 
 async def test_deny_without_the_extension_is_a_plain_close_the_server_makes_403() -> None:
     app = deny_app(JSONResponse({"error": "bad token"}, 401))
-    sent = await run_ws(app, ws_scope())
+    sent = await run(app, websocket_scope())
     assert [m["type"] for m in sent] == ["websocket.close"]
     assert (await refusal_by(app, extensions={})).status_code == 403
 
@@ -702,7 +705,7 @@ async def test_deny_with_a_streaming_response_still_sends_the_whole_body_at_once
         yield b"allowed"
 
     app = deny_app(StreamingResponse(parts(), 403, media_type="text/plain"))
-    sent = await run_ws(app, ws_scope(extensions=WS_RESPONSE))
+    sent = await run(app, websocket_scope(extensions=WS_RESPONSE))
     assert [m["type"] for m in sent] == [
         "websocket.http.response.start",
         "websocket.http.response.body",
@@ -718,7 +721,7 @@ async def test_deny_runs_the_responses_background_task() -> None:
         ran.append("background")
 
     app = deny_app(PlainTextResponse("no", 403, background=note))
-    await run_ws(app, ws_scope(extensions=WS_RESPONSE))
+    await run(app, websocket_scope(extensions=WS_RESPONSE))
     assert ran == ["background"]
 
 
@@ -734,7 +737,7 @@ async def test_deny_after_accept_is_a_programming_error() -> None:
         except RuntimeError as exc:
             errors.append(exc)
 
-    sent = await run_ws(app, ws_scope(extensions=WS_RESPONSE))
+    sent = await run(app, websocket_scope(extensions=WS_RESPONSE))
     assert len(errors) == 1
     assert [m["type"] for m in sent] == ["websocket.accept", "websocket.close"]
 
@@ -746,7 +749,7 @@ async def test_close_before_accept_refuses_the_connection() -> None:
     async def endpoint(websocket: WebSocket) -> None:
         await websocket.close()
 
-    sent = await run_ws(app, ws_scope(extensions=WS_RESPONSE))
+    sent = await run(app, websocket_scope(extensions=WS_RESPONSE))
     assert [m["type"] for m in sent] == ["websocket.close"]
 
 
@@ -816,7 +819,7 @@ async def test_errors_in_a_mounted_app_close_once() -> None:
 
     app = App()
     app.mount("/sub", child)
-    sent = await run_ws(app, ws_scope("/sub/live"))
+    sent = await run(app, websocket_scope("/sub/live"))
     assert [(m["type"], m.get("code")) for m in sent] == [
         ("websocket.accept", None),
         ("websocket.close", 1011),
@@ -858,7 +861,7 @@ async def test_with_middleware_a_connection_is_still_closed_exactly_once(ending:
         if ending == "closes":
             await websocket.close(4000)
 
-    sent = await run_ws(app, ws_scope())
+    sent = await run(app, websocket_scope())
     expected = {"returns": 1000, "raises": 1011, "closes": 4000}[ending]
     assert [(m["type"], m.get("code")) for m in sent] == [
         ("websocket.accept", None),

@@ -1,4 +1,5 @@
-"""A hand-made ASGI harness: call an app with a scope, record every message it sends."""
+"""The middleware tests' additions to tests/asgi_harness.py: a scope-preserving call,
+decoded response headers, a one-shot responder, and a pass-through check."""
 
 from __future__ import annotations
 
@@ -6,28 +7,10 @@ import copy
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import anyio
+from asgi_harness import DISCONNECT, Recorder, request_body, scripted, start_of
+
 from microasgi._types import ASGIApp, Message, Receive, Scope, Send
-
-
-def http_scope(
-    method: str = "GET", path: str = "/", headers: Iterable[tuple[str, str]] = ()
-) -> Scope:
-    """Build an http scope as a server would (header names lower-case, bytes)."""
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-        "extensions": {},
-    }
 
 
 async def call(
@@ -35,34 +18,16 @@ async def call(
 ) -> list[Message]:
     """Run ``app`` on ``scope``; fail if it changes the scope or its nested values.
 
-    ``log``, when given, gets each sent message's type as it goes out, so a test can
-    interleave it with what the app logs and see what was held back.
+    The client sends ``body`` whole, then is gone. ``log``, when given, gets each sent
+    message's type as it goes out, so a test can interleave it with what the app logs
+    and see what was held back.
     """
     before = copy.deepcopy(scope)
-    sent: list[Message] = []
-    received = False
-
-    async def receive() -> Message:
-        nonlocal received
-        if received:
-            return {"type": "http.disconnect"}
-        received = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-        if log is not None:
-            log.append(message["type"])
-
-    await app(scope, receive, send)
+    send = Recorder(log)
+    with anyio.fail_after(5):
+        await app(scope, scripted(request_body(body), then=DISCONNECT), send)
     assert scope == before, "the middleware changed the server's scope"
-    return sent
-
-
-def start_of(messages: list[Message]) -> Message:
-    """The one response start among ``messages``."""
-    (start,) = [m for m in messages if m["type"] == "http.response.start"]
-    return start
+    return send.messages
 
 
 def headers_of(messages: list[Message]) -> list[tuple[str, str]]:

@@ -10,6 +10,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from asgi_harness import body_of, http_scope, start_of
 
 from microasgi import App, PlainTextResponse, Request, WebSocket
 from microasgi._types import Message, Receive, Scope, Send
@@ -17,16 +18,7 @@ from microasgi.middleware.cors import CORSMiddleware
 from microasgi.middleware.gzip import GZipMiddleware
 from microasgi.testing import TestClient
 
-from ._asgi import (
-    assert_passes_through,
-    body_of,
-    call,
-    header,
-    headers_of,
-    http_scope,
-    responder,
-    start_of,
-)
+from ._asgi import assert_passes_through, call, header, headers_of, responder
 
 pytestmark = pytest.mark.anyio
 
@@ -51,7 +43,7 @@ def cors(app: Any = None, **options: Any) -> CORSMiddleware:
 
 
 async def preflight(mw: CORSMiddleware, *headers: tuple[str, str]) -> list[Message]:
-    return await call(mw, http_scope("OPTIONS", headers=headers))
+    return await call(mw, http_scope(method="OPTIONS", headers=headers))
 
 
 # --- preflight ---
@@ -136,7 +128,7 @@ async def test_wildcard_methods_and_headers_echo_the_request() -> None:
 async def test_options_without_request_method_reaches_the_app() -> None:
     app = Recorder(status=204, body=b"")
     mw = cors(app, allow_origins=[FRONT])
-    sent = await call(mw, http_scope("OPTIONS", headers=[("Origin", FRONT)]))
+    sent = await call(mw, http_scope(method="OPTIONS", headers=[("Origin", FRONT)]))
     assert app.calls == 1
     assert start_of(sent)["status"] == 204
     assert header(sent, "access-control-allow-origin") == FRONT

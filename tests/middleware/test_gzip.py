@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asgi_harness import body_of, http_scope, start_of
 
 from microasgi import App, Request, StreamingResponse
 from microasgi._types import Receive, Scope, Send
@@ -17,16 +18,7 @@ from microasgi.middleware.gzip import GZipMiddleware, accepts_gzip
 from microasgi.responses import FileResponse
 from microasgi.testing import TestClient
 
-from ._asgi import (
-    assert_passes_through,
-    body_of,
-    call,
-    header,
-    headers_of,
-    http_scope,
-    responder,
-    start_of,
-)
+from ._asgi import assert_passes_through, call, header, headers_of, responder
 
 pytestmark = pytest.mark.anyio
 
@@ -278,7 +270,7 @@ async def test_bodiless_and_partial_statuses_are_not_compressed(
 
 async def test_head_is_passed_through() -> None:
     app = responder(b"", headers=[(b"content-length", b"1000")])
-    sent = await call(GZipMiddleware(app), http_scope("HEAD", headers=GZIP))
+    sent = await call(GZipMiddleware(app), http_scope(method="HEAD", headers=GZIP))
     assert headers_of(sent) == [("content-length", "1000")]
 
 

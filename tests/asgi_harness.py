@@ -1,0 +1,215 @@
+"""The tests' hand-made ASGI server: scopes, a scripted receive, a recording send.
+
+``run(app, scope, messages)`` plays the server's part without a socket and returns
+every message the app sent. A receive whose script is used up waits forever unless it
+is told what to answer next, so a test bounded in time fails, instead of hanging or
+passing, when the app asks the client for more than the test gives.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+import anyio
+
+from microasgi._types import ASGIApp, Message, RawHeaders, Receive, Scope
+
+Header = tuple[str, str] | tuple[bytes, bytes]
+
+CLIENT = ("127.0.0.1", 50000)
+SERVER = ("testserver", 80)
+NO_EXTENSIONS: Mapping[str, Any] = MappingProxyType({})
+CONNECT: Message = {"type": "websocket.connect"}
+DISCONNECT: Message = {"type": "http.disconnect"}
+
+
+def raw_headers(headers: Iterable[Header]) -> RawHeaders:
+    """Headers as a server passes them: ``str`` pairs encoded (names lower-cased, latin-1),
+    ``bytes`` pairs as given."""
+    raw: RawHeaders = []
+    for name, value in headers:
+        if isinstance(name, str) and isinstance(value, str):
+            raw.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+        elif isinstance(name, bytes) and isinstance(value, bytes):
+            raw.append((name, value))
+        else:
+            raise TypeError(f"a header is two str or two bytes, not {name!r}: {value!r}")
+    return raw
+
+
+def _host_first(host: str | None, headers: Iterable[Header]) -> RawHeaders:
+    return ([(b"host", host.encode("latin-1"))] if host is not None else []) + raw_headers(headers)
+
+
+def http_scope(
+    path: str = "/",
+    method: str = "GET",
+    *,
+    headers: Iterable[Header] = (),
+    query_string: bytes = b"",
+    root_path: str = "",
+    raw_path: bytes | None = None,
+    extensions: Mapping[str, Any] | None = NO_EXTENSIONS,
+    spec_version: str = "2.4",
+    host: str | None = "testserver",
+    **fields: Any,
+) -> Scope:
+    """An http scope as a server builds it for a client of ``host`` (None: no Host header).
+
+    ``extensions=None`` leaves the key out, as uvicorn does; ``fields`` set any other key.
+    """
+    scope: Scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": spec_version},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode() if raw_path is None else raw_path,
+        "root_path": root_path,
+        "query_string": query_string,
+        "headers": _host_first(host, headers),
+        "client": CLIENT,
+        "server": SERVER,
+    }
+    if extensions is not None:
+        scope["extensions"] = dict(extensions)
+    scope.update(fields)
+    return scope
+
+
+def websocket_scope(
+    path: str = "/ws",
+    *,
+    headers: Iterable[Header] = (),
+    subprotocols: Iterable[str] = (),
+    extensions: Mapping[str, Any] | None = NO_EXTENSIONS,
+    host: str | None = "testserver",
+    **fields: Any,
+) -> Scope:
+    """A websocket scope as a server builds it (``extensions`` empty unless given)."""
+    scope: Scope = {
+        "type": "websocket",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "scheme": "ws",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": _host_first(host, headers),
+        "client": CLIENT,
+        "server": SERVER,
+        "subprotocols": list(subprotocols),
+    }
+    if extensions is not None:
+        scope["extensions"] = dict(extensions)
+    scope.update(fields)
+    return scope
+
+
+def request_body(*chunks: bytes) -> list[Message]:
+    """The ``http.request`` messages carrying ``chunks``; only the last ends the body."""
+    return [
+        {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1}
+        for i, chunk in enumerate(chunks)
+    ]
+
+
+def scripted(
+    messages: Iterable[Message] = (),
+    *,
+    then: Message | None = None,
+    after: anyio.Event | None = None,
+    log: list[str] | None = None,
+) -> Receive:
+    """A ``receive`` returning ``messages`` in order, then ``then`` on every later call.
+
+    With ``after``, ``then`` waits until that event is set; with no ``then``, receive
+    waits forever. ``log``, when given, gets each received message's type.
+    """
+    pending = deque(messages)
+
+    async def receive() -> Message:
+        if pending:
+            message = pending.popleft()
+        elif then is None:
+            await anyio.sleep_forever()
+            raise AssertionError("unreachable")
+        else:
+            if after is not None:
+                await after.wait()
+            message = dict(then)
+        if log is not None:
+            log.append(message["type"])
+        return message
+
+    return receive
+
+
+class Recorder:
+    """A recording ``send``: keeps every message the app sent, in order.
+
+    ``finished`` is set when the last body message of an http response goes out;
+    ``log``, when given, gets each sent message's type as it goes.
+    """
+
+    def __init__(self, log: list[str] | None = None) -> None:
+        self.messages: list[Message] = []
+        self.finished = anyio.Event()
+        self.log = log
+
+    async def __call__(self, message: Message) -> None:
+        """Record ``message``."""
+        self.messages.append(message)
+        if self.log is not None:
+            self.log.append(message["type"])
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.finished.set()
+
+
+def what_a_client_sends(scope: Scope) -> list[Message]:
+    """A plain client's part: an empty request body, or a websocket's connect."""
+    if scope["type"] == "http":
+        return request_body(b"")
+    if scope["type"] == "websocket":
+        return [CONNECT]
+    return []
+
+
+async def run(
+    app: ASGIApp,
+    scope: Scope,
+    messages: Iterable[Message] | None = None,
+    *,
+    then: Message | None = None,
+    after_response: bool = False,
+    within: float = 5.0,
+) -> list[Message]:
+    """Run ``app`` on ``scope`` with ``messages`` from the client; return what it sent.
+
+    ``messages`` defaults to ``what_a_client_sends(scope)``. Once they are used up,
+    receive answers ``then`` (with ``after_response``: once the response has ended),
+    or waits forever. The whole run fails after ``within`` seconds.
+    """
+    send = Recorder()
+    script = what_a_client_sends(scope) if messages is None else messages
+    receive = scripted(script, then=then, after=send.finished if after_response else None)
+    with anyio.fail_after(within):
+        await app(scope, receive, send)
+    return send.messages
+
+
+def start_of(sent: list[Message]) -> Message:
+    """The one ``http.response.start`` among ``sent`` (fails unless exactly one)."""
+    starts = [m for m in sent if m["type"] == "http.response.start"]
+    assert len(starts) == 1, sent
+    return starts[0]
+
+
+def body_of(sent: list[Message]) -> bytes:
+    """The response body: every ``http.response.body`` message's bytes, joined."""
+    return b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
