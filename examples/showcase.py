@@ -6,12 +6,16 @@ Run it with ``python -m microasgi examples.showcase:app`` and open http://127.0.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import anyio
 
-from examples import chat, deny, push
+from examples import chat, cors_api, deny, push, upload
 from microasgi import App, HTMLResponse, HTTPException, Request, Router, StreamingResponse
+from microasgi.staticfiles import StaticFiles
+
+STATIC = Path(__file__).parent / "static"
 
 api = Router()
 
@@ -40,6 +44,10 @@ app.include_router(api, prefix="/api")
 app.mount("/chat", chat.app, name="chat")
 app.mount("/push", push.app, name="push")
 app.mount("/deny", deny.app, name="deny")
+app.mount("/upload", upload.app, name="upload")
+# A JSON API open (with CORS) to a frontend served from another origin.
+app.mount("/notes", cors_api.create_app("http://localhost:5173"), name="notes")
+app.mount("/static", StaticFiles(directory=STATIC, html=True), name="static")
 
 
 @app.lifespan
@@ -61,6 +69,9 @@ async def index(request: Request) -> HTMLResponse:
         '<li><a href="/push/">a page that pushes its CSS (HTTP/2)</a></li>'
         "<li>a WebSocket behind a token: <code>/deny/ws?token=s3cret</code> echoes, "
         "without the token: 401 and a JSON body</li>"
+        '<li><a href="/upload/">an upload form</a> (name, size and SHA-256 of the file)</li>'
+        '<li><a href="/static/">static files</a> (ETag, ranges, 304)</li>'
+        '<li><a href="/notes/api/notes">a JSON API with CORS</a> for http://localhost:5173</li>'
         "</ul>"
     )
 

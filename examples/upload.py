@@ -16,7 +16,7 @@ app = App(max_file_size=256 * 1024 * 1024, max_body_size=257 * 1024 * 1024)
 PAGE = """<!doctype html>
 <title>Upload a file</title>
 <h1>Upload a file</h1>
-<form action="/upload" method="post" enctype="multipart/form-data">
+<form action="{prefix}/upload" method="post" enctype="multipart/form-data">
   <input type="file" name="file" required>
   <button type="submit">Upload</button>
 </form>
@@ -25,8 +25,8 @@ PAGE = """<!doctype html>
 
 @app.get("/")
 async def index(request: Request) -> HTMLResponse:
-    """The upload form."""
-    return HTMLResponse(PAGE)
+    """The upload form (its action under the prefix the app is mounted at, if any)."""
+    return HTMLResponse(PAGE.format(prefix=escape(request.scope.get("root_path", ""))))
 
 
 @app.post("/upload")
@@ -44,5 +44,5 @@ async def upload(request: Request) -> HTMLResponse:
         f"<dt>Name</dt><dd>{escape(file.filename or '')}</dd>"
         f"<dt>Size</dt><dd>{file.size} bytes</dd>"
         f"<dt>SHA-256</dt><dd><code>{digest.hexdigest()}</code></dd>"
-        '</dl><p><a href="/">Upload another</a></p>'
+        f'</dl><p><a href="{escape(request.scope.get("root_path", ""))}/">Upload another</a></p>'
     )

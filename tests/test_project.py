@@ -38,3 +38,25 @@ async def test_hello_example() -> None:
     async with TestClient(app) as client:
         assert (await client.get("/")).text == "Hello, world!"
         assert (await client.get("/users/3")).json() == {"id": 3}
+
+
+async def test_showcase_serves_every_part() -> None:
+    from examples.showcase import app
+
+    async with TestClient(app) as client:
+        index = await client.get("/")
+        assert index.status_code == 200
+        for link in ["/api/items/7?q=demo", "/stream", "/chat/", "/push/", "/upload/", "/static/"]:
+            assert f'href="{link}"' in index.text
+            assert (await client.get(link)).status_code == 200, link
+        page = await client.get("/upload/")
+        assert 'action="/upload/upload"' in page.text
+        uploaded = await client.post("/upload/upload", files={"file": ("a.txt", b"abc")})
+        assert "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" in uploaded.text
+        notes = await client.get("/notes/api/notes", headers={"origin": "http://localhost:5173"})
+        assert notes.headers["access-control-allow-origin"] == "http://localhost:5173"
+        css = await client.get("/static/style.css", headers={"range": "bytes=0-9"})
+        assert css.status_code == 206
+        assert len(css.content) == 10
+        item = (await client.get("/api/items/7?q=demo")).json()
+        assert item == {"id": 7, "q": "demo", "url": "http://testserver/api/items/7"}
