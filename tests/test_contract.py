@@ -21,6 +21,18 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import pytest
+from asgi_harness import (
+    CONNECT,
+    DISCONNECT,
+    Recorder,
+    body_of,
+    http_scope,
+    request_body,
+    run,
+    scripted,
+    start_of,
+    websocket_scope,
+)
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 from yarl import URL
 
@@ -56,77 +68,22 @@ pytestmark = pytest.mark.anyio
 Message = dict[str, Any]
 Scope = dict[str, Any]
 ROOT = Path(__file__).resolve().parent.parent
+WS_RESPONSE = {"websocket.http.response": {}}
 
 
 # --- raw ASGI helpers ---------------------------------------------------------------
 
 
-def http_scope(
-    path: str = "/",
-    method: str = "GET",
-    *,
-    headers: list[tuple[bytes, bytes]] | None = None,
-    root_path: str = "",
-    query: bytes = b"",
-    raw_path: bytes | None = None,
-    extensions: dict[str, Any] | None = None,
-    spec_version: str = "2.4",
-) -> Scope:
-    """An http scope as a spec-following server builds it."""
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": spec_version},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode() if raw_path is None else raw_path,
-        "root_path": root_path,
-        "query_string": query,
-        "headers": [(b"host", b"example.org"), *(headers or [])],
-        "client": ("10.0.0.1", 1234),
-        "server": ("example.org", 80),
-        "extensions": {} if extensions is None else extensions,
-    }
-
-
 async def call(
     app: Any, scope: Scope, body: list[bytes] | None = None, *, disconnect_early: bool = False
 ) -> list[Message]:
-    """Run ``app`` on ``scope``; the body arrives in ``body`` chunks; returns what it sent."""
-    sent: list[Message] = []
-    chunks = list(body if body is not None else [b""])
-    done = anyio.Event()
+    """Run ``app`` on ``scope``; the body arrives in ``body`` chunks; returns what it sent.
 
-    async def receive() -> Message:
-        if chunks:
-            chunk = chunks.pop(0)
-            return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
-        if not disconnect_early:
-            await done.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-        if message["type"] == "http.response.body" and not message.get("more_body", False):
-            done.set()
-
-    with anyio.fail_after(5):
-        try:
-            await app(scope, receive, send)
-        finally:
-            done.set()
-    return sent
-
-
-def start_of(sent: list[Message]) -> Message:
-    starts = [m for m in sent if m["type"] == "http.response.start"]
-    assert len(starts) == 1, sent
-    return starts[0]
-
-
-def body_of(sent: list[Message]) -> bytes:
-    return b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    The client leaves once the response has ended, or with ``disconnect_early`` right
+    after its body.
+    """
+    chunks = request_body(*(body if body is not None else [b""]))
+    return await run(app, scope, chunks, then=DISCONNECT, after_response=not disconnect_early)
 
 
 def header(message: Message, name: bytes) -> bytes | None:
@@ -669,7 +626,7 @@ async def test_relative_path_rewrite_in_the_apps_own_request() -> None:
         seen["url"] = request.url
         return ""
 
-    scope = http_scope("/x", root_path="/pre fix", raw_path=b"/x")
+    scope = http_scope("/x", root_path="/pre fix", raw_path=b"/x", host="example.org")
     sent = await call(app, scope)
     assert start_of(sent)["status"] == 200
     assert seen["path"] == "/pre fix/x"
@@ -955,7 +912,7 @@ async def test_microasgi_never_changes_what_the_server_set() -> None:
         "POST",
         root_path="/r",
         raw_path=b"/h/1",
-        query=b"a=1",
+        query_string=b"a=1",
         headers=[(b"cookie", b"a=b")],
         extensions={"http.response.push": {}},
     )
@@ -1826,16 +1783,8 @@ async def test_background_async_runs_after_the_body_is_sent() -> None:
     async def index(request: Request) -> Response:
         return PlainTextResponse("x", background=task)
 
-    sent: list[Message] = []
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b""}
-
-    async def send(message: Message) -> None:
-        order.append(message["type"])
-        sent.append(message)
-
-    await app(http_scope("/"), receive, send)
+    receive = scripted(then={"type": "http.request", "body": b""})
+    await app(http_scope("/"), receive, Recorder(log=order))
     assert order == ["http.response.start", "http.response.body", "background"]
 
 
@@ -2216,47 +2165,9 @@ async def test_deny_without_the_extension_closes_for_a_403() -> None:
     assert (await denial(deny_app(), "/ws", {})).status_code == 403
 
 
-def ws_scope(extensions: dict[str, Any]) -> Scope:
-    return {
-        "type": "websocket",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "scheme": "ws",
-        "path": "/ws",
-        "raw_path": b"/ws",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"example.org")],
-        "client": ("10.0.0.1", 1),
-        "server": ("example.org", 80),
-        "subprotocols": [],
-        "extensions": extensions,
-    }
-
-
-async def run_ws(app: Any, extensions: dict[str, Any], incoming: list[Message]) -> list[Message]:
-    sent: list[Message] = []
-    queue = list(incoming)
-
-    async def receive() -> Message:
-        if queue:
-            return queue.pop(0)
-        await anyio.sleep_forever()
-        raise AssertionError
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    with anyio.fail_after(5):
-        await app(ws_scope(extensions), receive, send)
-    return sent
-
-
 @pytest.mark.parametrize("streaming", [False, True])
 async def test_deny_sends_one_start_and_one_whole_body(streaming: bool) -> None:
-    sent = await run_ws(
-        deny_app(streaming), {"websocket.http.response": {}}, [{"type": "websocket.connect"}]
-    )
+    sent = await run(deny_app(streaming), websocket_scope(extensions=WS_RESPONSE), [CONNECT])
     assert [m["type"] for m in sent] == [
         "websocket.http.response.start",
         "websocket.http.response.body",
@@ -2264,7 +2175,7 @@ async def test_deny_sends_one_start_and_one_whole_body(streaming: bool) -> None:
     assert sent[0]["status"] == 401
     assert json.loads(sent[1]["body"]) == {"error": "nope"}
     assert not sent[1].get("more_body", False)
-    sent = await run_ws(deny_app(streaming), {}, [{"type": "websocket.connect"}])
+    sent = await run(deny_app(streaming), websocket_scope(), [CONNECT])
     assert [m["type"] for m in sent] == ["websocket.close"]
 
 
@@ -2276,7 +2187,7 @@ async def test_websocket_return_without_close_closes_with_1000() -> None:
         await websocket.accept()
         await websocket.send_text("one")
 
-    sent = await run_ws(app, {}, [{"type": "websocket.connect"}])
+    sent = await run(app, websocket_scope(), [CONNECT])
     assert [m["type"] for m in sent] == ["websocket.accept", "websocket.send", "websocket.close"]
     assert sent[-1].get("code", 1000) == 1000
 
@@ -2316,7 +2227,7 @@ async def test_websocket_error_after_accept_is_1011_and_logged(
         raise SecretError("after accept")
 
     with caplog.at_level(logging.ERROR, logger="microasgi"):
-        sent = await run_ws(app, {}, [{"type": "websocket.connect"}])
+        sent = await run(app, websocket_scope(), [CONNECT])
     assert [m["type"] for m in sent] == ["websocket.accept", "websocket.close"]
     assert sent[-1]["code"] == 1011
     records = [r for r in caplog.records if r.name.startswith("microasgi")]
@@ -2338,8 +2249,8 @@ async def test_uncaught_websocket_disconnect_is_a_normal_end(
             await websocket.receive_text()
 
     with caplog.at_level(logging.DEBUG, logger="microasgi"):
-        sent = await run_ws(
-            app, {}, [{"type": "websocket.connect"}, {"type": "websocket.disconnect", "code": 1001}]
+        sent = await run(
+            app, websocket_scope(), [CONNECT, {"type": "websocket.disconnect", "code": 1001}]
         )  # not re-raised
     assert [m["type"] for m in sent] == ["websocket.accept"]
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
@@ -2793,9 +2704,7 @@ async def test_websocket_error_before_accept_answers_after_the_connect_message()
 
     for path in ("/ws", "/missing"):
         log.clear()
-        scope = ws_scope({"websocket.http.response": {}})
-        scope["path"], scope["raw_path"] = path, path.encode()
-        await app(scope, receive, send)
+        await app(websocket_scope(path, extensions=WS_RESPONSE), receive, send)
         assert log[0] == "receive", (path, log)
 
 
@@ -2811,19 +2720,5 @@ async def test_streaming_the_request_body_stops_cleanly_when_the_client_leaves(
     async def echo(request: Request) -> Response:
         return StreamingResponse(request.stream())
 
-    incoming: list[Message] = [
-        {"type": "http.request", "body": b"ab", "more_body": True},
-        {"type": "http.disconnect"},
-    ]
-
-    async def receive() -> Message:
-        if incoming:
-            return incoming.pop(0)
-        await anyio.sleep_forever()
-        raise AssertionError
-
-    async def send(message: Message) -> None:
-        pass
-
-    with anyio.fail_after(5):
-        await app(http_scope("/echo", "POST", spec_version=spec_version), receive, send)
+    incoming = [{"type": "http.request", "body": b"ab", "more_body": True}, DISCONNECT]
+    await run(app, http_scope("/echo", "POST", spec_version=spec_version), incoming)
