@@ -6,7 +6,7 @@ import copy
 import logging
 from typing import Any
 
-import anyio
+import asgi_harness as harness
 import pytest
 
 from microasgi import (
@@ -229,19 +229,10 @@ async def test_error_after_the_response_started_propagates_without_closing_the_b
     async def handler(request: Request) -> StreamingResponse:
         return StreamingResponse(chunks())
 
-    sent: list[Message] = []
-    body_read = False
-
-    async def receive() -> Message:
-        nonlocal body_read
-        if not body_read:
-            body_read = True
-            return {"type": "http.request", "body": b""}
-        await anyio.sleep_forever()  # a server's receive blocks until the client leaves
-        raise AssertionError
-
-    async def send(message: Message) -> None:
-        sent.append(message)
+    # A server's receive blocks until the client leaves.
+    receive = harness.scripted([{"type": "http.request", "body": b""}])
+    send = harness.Recorder()
+    sent = send.messages
 
     scope = _scope("/")
     with pytest.raises(RuntimeError, match="mid-stream"):
@@ -268,40 +259,16 @@ async def test_header_with_crlf_set_later_never_reaches_the_wire() -> None:
 
 
 def _scope(path: str, **extra: Any) -> Scope:
-    scope: Scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"example.com")],
-        "client": ("127.0.0.1", 1234),
-        "server": ("127.0.0.1", 8000),
-    }
-    scope.update(extra)
-    return scope
+    """An ASGI 2.3 scope for a client of example.com, with no ``extensions`` key."""
+    return harness.http_scope(
+        path, spec_version="2.3", extensions=None, host="example.com", **extra
+    )
 
 
 async def _call(app: Any, scope: Scope, body: bytes = b"") -> tuple[int, bytes, list[Message]]:
-    sent: list[Message] = []
-    messages = [{"type": "http.request", "body": body, "more_body": False}]
-
-    async def receive() -> Message:
-        if messages:
-            return messages.pop(0)
-        return {"type": "http.disconnect"}
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    status = sent[0]["status"]
-    content = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return status, content, sent
+    """Send ``body`` whole, then leave; the response's status, body and messages."""
+    sent = await harness.run(app, scope, harness.request_body(body), then=harness.DISCONNECT)
+    return harness.start_of(sent)["status"], harness.body_of(sent), sent
 
 
 async def test_unknown_scope_type_is_refused() -> None:
@@ -335,7 +302,8 @@ async def test_the_servers_scope_and_nested_values_are_never_mutated() -> None:
     shared_ext: dict[str, Any] = {"http.response.push": {}}
     shared_asgi = {"version": "3.0", "spec_version": "2.4"}
     headers = [(b"host", b"h")]
-    scope = _scope("/sub/x/1", extensions=shared_ext, asgi=shared_asgi, headers=headers)
+    scope = _scope("/sub/x/1", asgi=shared_asgi)
+    scope["extensions"], scope["headers"] = shared_ext, headers  # the shared objects, not copies
     scope["state"] = {"from_lifespan": 1}
     before = copy.deepcopy({k: v for k, v in scope.items() if k != "state"})
     for _ in range(2):

@@ -13,10 +13,11 @@ from typing import Any
 
 import anyio
 import pytest
+from asgi_harness import Recorder, http_scope, run, scripted
 from multidict import CIMultiDict
 
 from microasgi import App, Request
-from microasgi._types import Message
+from microasgi._types import Message, Scope
 from microasgi.responses import FileResponse
 from microasgi.testing import TestClient
 
@@ -62,36 +63,21 @@ def scope_for(
     headers: dict[str, str] | None = None,
     extensions: dict[str, Any] | None = None,
     spec_version: str = "2.4",
-) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": spec_version},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": "/file",
-        "raw_path": b"/file",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
-        "extensions": extensions or {},
-    }
+) -> Scope:
+    return http_scope(
+        "/file",
+        method,
+        headers=(headers or {}).items(),
+        extensions=extensions or {},
+        spec_version=spec_version,
+    )
 
 
-async def never_disconnects() -> Message:
-    await anyio.sleep_forever()
-    raise AssertionError("unreachable")
+never_disconnects = scripted()  # a client that sends nothing and stays
 
 
 async def call(response: FileResponse, method: str = "GET", **kwargs: Any) -> Sent:
-    sent = Sent()
-
-    async def send(message: Message) -> None:
-        sent.messages.append(message)
-
-    with anyio.fail_after(10):
-        await response(scope_for(method, **kwargs), never_disconnects, send)
-    return sent
+    return Sent(await run(response, scope_for(method, **kwargs), [], within=10))
 
 
 @pytest.fixture
@@ -256,10 +242,8 @@ async def test_if_modified_since(path: Path) -> None:
     ],
 )
 async def test_invalid_if_modified_since_is_ignored(path: Path, value: str) -> None:
-    sent = Sent()
-
-    async def send(message: Message) -> None:
-        sent.messages.append(message)
+    send = Recorder()
+    sent = Sent(send.messages)
 
     scope = scope_for()
     scope["headers"] = [(b"if-modified-since", value.encode("latin-1"))]
@@ -435,10 +419,8 @@ async def test_pathsend_not_used_for_another_status(path: Path) -> None:
 
 
 async def test_missing_file_is_a_runtime_error_before_anything_is_sent(tmp_path: Path) -> None:
-    sent = Sent()
-
-    async def send(message: Message) -> None:
-        sent.messages.append(message)
+    send = Recorder()
+    sent = Sent(send.messages)
 
     with pytest.raises(RuntimeError, match="does not exist"):
         await FileResponse(tmp_path / "missing.txt")(scope_for(), never_disconnects, send)
@@ -450,10 +432,8 @@ async def test_missing_file_is_a_runtime_error_before_anything_is_sent(tmp_path:
 async def test_a_file_removed_after_stat_fails_before_the_start(path: Path) -> None:
     response = FileResponse(path, stat_result=await anyio.Path(path).stat())
     await anyio.Path(path).unlink()
-    sent = Sent()
-
-    async def send(message: Message) -> None:
-        sent.messages.append(message)
+    send = Recorder()
+    sent = Sent(send.messages)
 
     with pytest.raises(RuntimeError, match="does not exist"):
         await response(scope_for(), never_disconnects, send)
@@ -465,10 +445,8 @@ async def test_a_file_that_shrank_is_never_sent_as_complete(
 ) -> None:
     stat_result = await anyio.Path(path).stat()
     await anyio.Path(path).write_bytes(DATA[:1000])
-    sent = Sent()
-
-    async def send(message: Message) -> None:
-        sent.messages.append(message)
+    send = Recorder()
+    sent = Sent(send.messages)
 
     with pytest.raises(RuntimeError, match="shrank"):
         await FileResponse(path, stat_result=stat_result)(scope_for(), never_disconnects, send)

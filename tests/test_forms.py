@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asgi_harness import Recorder, http_scope
 
 from microasgi import App, FormData, Request, UploadFile
 from microasgi._types import Message, Scope
@@ -212,23 +213,9 @@ async def test_uploads_are_closed_when_the_request_ends(fail: bool) -> None:
 BOUNDARY = "rawAsgiBoundary"
 
 
-def http_scope(content_type: str) -> Scope:
+def upload_scope(content_type: str) -> Scope:
     """A scope as a server would build it for POST /upload."""
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/upload",
-        "raw_path": b"/upload",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"testserver"), (b"content-type", content_type.encode())],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-        "state": {},
-    }
+    return http_scope("/upload", "POST", headers=[("content-type", content_type)], state={})
 
 
 def upload_chunks(total: int, digest: Any) -> Iterator[bytes]:
@@ -247,7 +234,8 @@ def upload_chunks(total: int, digest: Any) -> Iterator[bytes]:
 async def call_upload(app: App, chunks: Iterator[bytes]) -> tuple[int, bytes, int, int]:
     """POST the chunks to ``app`` over ASGI: (status, body, chunks read, memory peak)."""
     read = 0
-    sent: list[Message] = []
+    send = Recorder()
+    sent = send.messages
     following = next(chunks, None)
 
     async def receive() -> Message:
@@ -258,12 +246,9 @@ async def call_upload(app: App, chunks: Iterator[bytes]) -> tuple[int, bytes, in
         read += 1
         return {"type": "http.request", "body": chunk, "more_body": following is not None}
 
-    async def send(message: Message) -> None:
-        sent.append(message)
-
     tracemalloc.start()
     try:
-        await app(http_scope(f"multipart/form-data; boundary={BOUNDARY}"), receive, send)
+        await app(upload_scope(f"multipart/form-data; boundary={BOUNDARY}"), receive, send)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

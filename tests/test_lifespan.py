@@ -8,6 +8,7 @@ from typing import Any
 
 import anyio
 import pytest
+from asgi_harness import http_scope, run
 
 from microasgi import App, Request
 from microasgi._types import Message, Receive, Scope, Send
@@ -285,15 +286,6 @@ async def test_state_without_server_support_falls_back_to_the_apps_copy() -> Non
         group.start_soon(app, {"type": "lifespan"}, receive, send)
         with anyio.fail_after(5):
             await started.wait()
-        http: list[Message] = []
-
-        async def http_receive() -> Message:
-            return {"type": "http.request", "body": b""}
-
-        async def http_send(message: Message) -> None:
-            http.append(message)
-
-        scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "query_string": b""}
-        await app(scope, http_receive, http_send)
+        http = await run(app, http_scope("/"))  # no "state" in the scope either
         group.cancel_scope.cancel()
     assert http[1]["body"] == b"P"

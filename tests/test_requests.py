@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
+import asgi_harness as harness
 import pytest
 
 from microasgi import App, HTTPException, Request
-from microasgi._types import Message, Scope
+from microasgi._types import Message, Receive, Scope
 from microasgi.requests import parse_cookies
 from microasgi.testing import TestClient
 
@@ -16,34 +17,14 @@ pytestmark = pytest.mark.anyio
 
 
 def http_scope(**extra: Any) -> Scope:
-    scope: Scope = {
-        "type": "http",
-        "method": "GET",
-        "scheme": "http",
-        "path": "/p",
-        "raw_path": b"/p",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [],
-        "server": ("10.0.0.1", 8080),
-    }
-    scope.update(extra)
-    return scope
+    """A scope for GET /p with no Host header: URLs fall back to ``server`` (10.0.0.1:8080)."""
+    fields = {"path": "/p", "host": None, "server": ("10.0.0.1", 8080), **extra}
+    return harness.http_scope(**fields)
 
 
-def body_receive(*chunks: bytes) -> Any:
-    messages = [
-        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
-        for i, c in enumerate(chunks)
-    ]
-
-    async def receive() -> Message:
-        if messages:
-            return messages.pop(0)
-        await anyio.sleep_forever()
-        raise AssertionError
-
-    return receive
+def body_receive(*chunks: bytes) -> Receive:
+    """A receive giving the body in ``chunks``, then waiting forever."""
+    return harness.scripted(harness.request_body(*chunks))
 
 
 async def test_views_over_the_scope() -> None:
@@ -267,15 +248,7 @@ async def test_client_disconnect_while_reading_the_body_ends_quietly(
         {"type": "http.request", "body": b"part", "more_body": True},
         {"type": "http.disconnect"},
     ]
-    sent: list[Message] = []
-
-    async def receive() -> Message:
-        return messages.pop(0)
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    await app(http_scope(method="POST", path="/", raw_path=b"/"), receive, send)
+    sent = await harness.run(app, http_scope(method="POST", path="/"), messages)
     assert sent == []
     assert "Error" not in caplog.text
 
@@ -373,20 +346,8 @@ def test_parse_query_agrees_with_parse_qsl() -> None:
 async def _order_of(app: App, scope: Scope, messages: list[Message]) -> list[str]:
     """Run ``app``, returning the message types received and sent, in order."""
     events: list[str] = []
-
-    async def receive() -> Message:
-        if messages:
-            message = messages.pop(0)
-            events.append(message["type"])
-            return message
-        await anyio.sleep_forever()
-        raise AssertionError
-
-    async def send(message: Message) -> None:
-        events.append(message["type"])
-
     with anyio.fail_after(5):
-        await app(scope, receive, send)
+        await app(scope, harness.scripted(messages, log=events), harness.Recorder(log=events))
     return events
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
+import asgi_harness as harness
 import pytest
 
 from microasgi import (
@@ -29,30 +30,14 @@ from microasgi.testing import TestClient
 pytestmark = pytest.mark.anyio
 
 
-def scope_for(method: str = "GET", **extra: Any) -> Scope:
-    scope: Scope = {
-        "type": "http",
-        "method": method,
-        "path": "/",
-        "headers": [],
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-    }
-    scope.update(extra)
-    return scope
+def scope_for(method: str = "GET", spec_version: str = "2.3") -> Scope:
+    """An http scope; on ASGI 2.3 a streaming response also watches for a disconnect."""
+    return harness.http_scope(method=method, spec_version=spec_version)
 
 
-async def run(response: Response, scope: Scope | None = None, receive: Any = None) -> list[Message]:
-    sent: list[Message] = []
-
-    async def idle() -> Message:
-        await anyio.sleep_forever()
-        raise AssertionError
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    await response(scope or scope_for(), receive or idle, send)
-    return sent
+async def run(response: Response, scope: Scope | None = None) -> list[Message]:
+    """What ``response`` sends to a client that sends nothing (bounded in time)."""
+    return await harness.run(response, scope or scope_for(), [])
 
 
 async def test_response_is_two_sends_with_rendered_headers() -> None:
@@ -248,7 +233,7 @@ async def test_streaming_async_and_sync_iterators() -> None:
     assert sent[0]["headers"] == [(b"content-type", b"text/plain; charset=utf-8")]
     assert [m.get("body") for m in sent[1:]] == [b"a", "é".encode(), b""]
     assert sent[-1]["more_body"] is False
-    sent = await run(StreamingResponse(gen()), scope_for(asgi={"spec_version": "2.4"}))
+    sent = await run(StreamingResponse(gen()), scope_for(spec_version="2.4"))
     assert b"".join(m.get("body", b"") for m in sent[1:]) == b"xy"
 
 
@@ -270,8 +255,10 @@ async def test_streaming_stops_when_the_client_disconnects_and_closes_the_genera
         await anyio.sleep(0.05)
         return {"type": "http.disconnect"}
 
+    send = harness.Recorder()
     with anyio.fail_after(5):
-        sent = await run(StreamingResponse(endless()), receive=receive)
+        await StreamingResponse(endless())(scope_for(), receive, send)
+    sent = send.messages
     assert closed.is_set()
     assert 1 <= produced < 100
     assert not any(m.get("more_body") is False for m in sent)
@@ -299,7 +286,7 @@ async def test_streaming_on_asgi_2_4_stops_on_oserror() -> None:
     async def receive() -> Message:
         raise AssertionError("2.4 servers need no disconnect watcher")
 
-    scope = scope_for(asgi={"spec_version": "2.4"})
+    scope = scope_for(spec_version="2.4")
     with anyio.fail_after(5):
         await StreamingResponse(endless())(scope, receive, send)
     assert closed.is_set()

@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 import pytest
+from asgi_harness import http_scope, run
 
 from microasgi import App, NoMatchFound, Request, Router
 from microasgi.routing import HTTP_METHODS
@@ -283,24 +284,7 @@ async def test_bad_percent_encoding_and_odd_paths_are_404_not_500() -> None:
 async def test_path_not_starting_with_slash_is_a_404() -> None:
     app = App()
     app.add_route("/", named("root"))
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b""}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "method": "OPTIONS",
-        "path": "*",
-        "raw_path": b"*",
-        "query_string": b"",
-        "headers": [],
-        "root_path": "",
-    }
-    await app(scope, receive, send)
+    sent = await run(app, http_scope("*", "OPTIONS"))
     assert sent[0]["status"] == 404
 
 

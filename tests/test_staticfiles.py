@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asgi_harness import DISCONNECT, body_of, http_scope, run, start_of
 
 from microasgi import App
-from microasgi._types import Message
+from microasgi._types import Message, Scope
 from microasgi.staticfiles import StaticFiles
 from microasgi.testing import TestClient, WebSocketDenied
 
@@ -302,48 +303,26 @@ async def test_html_index_through_a_symlinked_directory_leaving_is_refused(tree:
 # --- the ASGI contract ---------------------------------------------------------------------
 
 
-def raw_scope(path: str, root_path: str = "", raw_path: bytes | None = None) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode() if raw_path is None else raw_path,
-        "root_path": root_path,
-        "query_string": b"",
-        "headers": [],
-    }
-
-
-async def call(app: StaticFiles, scope: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
-    messages: list[Message] = []
-
-    async def receive() -> Message:
-        return {"type": "http.disconnect"}
-
-    async def send(message: Message) -> None:
-        messages.append(message)
-
-    await app(scope, receive, send)
-    headers = {k.decode(): v.decode() for k, v in messages[0]["headers"]}
-    body = b"".join(m.get("body", b"") for m in messages[1:])
-    return messages[0]["status"], headers, body
+async def call(app: StaticFiles, scope: Scope) -> tuple[int, dict[str, str], bytes]:
+    """Run ``app`` with a receive that only says http.disconnect: status, headers, body."""
+    sent = await run(app, scope, [], then=DISCONNECT)
+    start = start_of(sent)
+    headers = {k.decode(): v.decode() for k, v in start["headers"]}
+    return start["status"], headers, body_of(sent)
 
 
 async def test_path_is_taken_below_root_path(tree: Path) -> None:
     static = StaticFiles(directory=tree)
-    assert (await call(static, raw_scope("/mnt/hello.txt", root_path="/mnt")))[0] == 200
+    assert (await call(static, http_scope("/mnt/hello.txt", root_path="/mnt")))[0] == 200
     # A server that leaves path relative to root_path.
-    assert (await call(static, raw_scope("/hello.txt", root_path="/mnt")))[0] == 200
+    assert (await call(static, http_scope("/hello.txt", root_path="/mnt")))[0] == 200
     # root_path only counts at a "/" boundary.
-    assert (await call(static, raw_scope("/mnthello.txt", root_path="/mnt")))[0] == 404
+    assert (await call(static, http_scope("/mnthello.txt", root_path="/mnt")))[0] == 404
 
 
 async def test_redirect_never_points_to_another_host(tree: Path) -> None:
     static = StaticFiles(directory=tree, html=True)
-    status, headers, _ = await call(static, raw_scope("//sub"))
+    status, headers, _ = await call(static, http_scope("//sub"))
     assert status == 307
     assert headers["location"] == "/sub/"
 
