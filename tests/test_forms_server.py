@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -15,13 +14,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 UPLOAD_SIZE = 50 * 1024 * 1024
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Run tests/_upload_probe_app.py under uvicorn; yield its base URL."""
-    pytest.importorskip("uvicorn")
-    log_dir = tmp_path_factory.mktemp("upload_probe")
-    with s.running(s.UVICORN, "_upload_probe_app:app", log_dir) as running:
-        yield running.base_url
+server = s.server_fixture("_upload_probe_app:app", [s.UVICORN])
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +31,10 @@ def upload_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 
 async def test_50_mib_upload_streams_to_disk_with_bounded_server_memory(
-    server: str, upload_file: tuple[Path, str]
+    server: s.Server, upload_file: tuple[Path, str]
 ) -> None:
     path, sha256 = upload_file
-    async with httpx.AsyncClient(base_url=server, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=60) as client:
         with path.open("rb") as handle:
             # httpx reads a file object in chunks: the client streams the body too.
             files = {"file": ("big.bin", handle, "application/octet-stream")}

@@ -33,6 +33,7 @@ TESTS_DIR = REPO_ROOT / "tests"
 HOST = "127.0.0.1"
 READY_TIMEOUT = 20.0
 STOP_TIMEOUT = 5.0
+START_ATTEMPTS = 3
 LOG_TAIL = 4000
 PR_SET_PDEATHSIG = 1
 
@@ -369,7 +370,8 @@ def wait_until_answers(
     return False
 
 
-def start_server(
+@contextlib.contextmanager
+def running(
     config: ServerConfig,
     app: str,
     log_dir: Path,
@@ -377,14 +379,13 @@ def start_server(
     tls: TLSFiles | None = None,
     root_path: str | None = None,
     env: dict[str, str] | None = None,
-    attempts: int = 3,
-) -> Server:
-    """Start ``app`` under ``config`` and return once it answers HTTP (any status)."""
+) -> Iterator[Server]:
+    """Run ``app`` under ``config`` for the ``with`` block, entered once it answers HTTP."""
     if config.tls and tls is None:
         raise ValueError(f"{config.name} serves TLS: pass tls=")
     log_dir.mkdir(parents=True, exist_ok=True)
     last_error = ""
-    for attempt in range(attempts):
+    for attempt in range(START_ATTEMPTS):
         port = free_port()
         log_path = log_dir / f"{config.name}-{attempt}.log"
         mark_dir = log_dir / f"{config.name}-{attempt}-marks"
@@ -409,13 +410,18 @@ def start_server(
         if wait_until_answers(process, f"{server.base_url}/__ready__", deadline, verify):
             if config.workers > 1:
                 _wait_for_workers(server, deadline)
-            return server
+            break
         stop_process_group(process)
         last_error = f"{config.name} did not answer on port {port}:\n{_tail(server.log())}"
         # A lost race for the port shows as an early exit: try another port.
         if "in use" not in server.log().lower():
-            break
-    raise ServerFailed(last_error)
+            raise ServerFailed(last_error)
+    else:
+        raise ServerFailed(last_error)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def _wait_for_workers(server: Server, deadline: float) -> None:
@@ -424,24 +430,6 @@ def _wait_for_workers(server: Server, deadline: float) -> None:
         if len(server.started_pids()) >= server.config.workers:
             return
         time.sleep(0.1)
-
-
-@contextlib.contextmanager
-def running(
-    config: ServerConfig,
-    app: str,
-    log_dir: Path,
-    *,
-    tls: TLSFiles | None = None,
-    root_path: str | None = None,
-    env: dict[str, str] | None = None,
-) -> Iterator[Server]:
-    """Run a server for the duration of the ``with`` block."""
-    server = start_server(config, app, log_dir, tls=tls, root_path=root_path, env=env)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @contextlib.contextmanager
@@ -472,14 +460,20 @@ def server_fixture(
     root_path: str | None = None,
     env: dict[str, str] | None = None,
 ) -> Callable[..., Iterator[Server]]:
-    """A module-scoped fixture running ``app`` once under each of ``configs``."""
+    """A module-scoped fixture running ``app`` once under each of ``configs``.
+
+    It works in any test module; a TLS config needs the ``tls_files`` fixture of
+    tests/interop/conftest.py.
+    """
 
     @pytest.fixture(scope="module", params=configs, ids=str)
-    def fixture(request: pytest.FixtureRequest, interop_tmp: Path) -> Iterator[Server]:
+    def fixture(
+        request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[Server]:
         config: ServerConfig = request.param
         tls = request.getfixturevalue("tls_files") if config.tls else None
         module = request.module.__name__.rpartition(".")[2]
-        log_dir = interop_tmp / module / request.fixturename / config.name
+        log_dir = tmp_path_factory.mktemp(f"{module}-{request.fixturename}-{config.name}")
         with running(config, app, log_dir, tls=tls, root_path=root_path, env=env) as server:
             yield server
 

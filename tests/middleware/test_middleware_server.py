@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from interop import servers as s
@@ -12,19 +10,15 @@ from .server_app import FRONT, TEXT
 
 pytestmark = pytest.mark.interop
 
-
-@pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Run ``server_app`` under uvicorn (tests/interop/servers.py starts and stops it)."""
-    pytest.importorskip("uvicorn")
-    log_dir = tmp_path_factory.mktemp("uvicorn")
-    with s.running(s.UVICORN, "middleware.server_app:app", log_dir) as server:
-        yield server.base_url
+served = s.server_fixture("middleware.server_app:app", [s.UVICORN])
 
 
 @pytest.mark.parametrize("path", ["/text", "/stream"])
-def test_httpx_gets_the_original_bytes_of_a_gzipped_response(base_url: str, path: str) -> None:
-    with httpx.Client(base_url=base_url, timeout=10) as client, client.stream("GET", path) as r:
+def test_httpx_gets_the_original_bytes_of_a_gzipped_response(served: s.Server, path: str) -> None:
+    with (
+        httpx.Client(base_url=served.base_url, timeout=10) as client,
+        client.stream("GET", path) as r,
+    ):
         body = r.read()
         on_the_wire = r.num_bytes_downloaded
     assert r.status_code == 200
@@ -39,14 +33,14 @@ def test_httpx_gets_the_original_bytes_of_a_gzipped_response(base_url: str, path
         assert int(r.headers["content-length"]) == on_the_wire
 
 
-def test_identity_when_the_client_does_not_accept_gzip(base_url: str) -> None:
-    r = httpx.get(base_url + "/stream", headers={"Accept-Encoding": "identity"}, timeout=10)
+def test_identity_when_the_client_does_not_accept_gzip(served: s.Server) -> None:
+    r = httpx.get(served.base_url + "/stream", headers={"Accept-Encoding": "identity"}, timeout=10)
     assert "content-encoding" not in r.headers
     assert r.text == TEXT
 
 
-def test_cors_preflight_and_request_through_the_server(base_url: str) -> None:
-    with httpx.Client(base_url=base_url, timeout=10) as client:
+def test_cors_preflight_and_request_through_the_server(served: s.Server) -> None:
+    with httpx.Client(base_url=served.base_url, timeout=10) as client:
         allowed = client.options(
             "/text", headers={"Origin": FRONT, "Access-Control-Request-Method": "POST"}
         )
