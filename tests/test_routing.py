@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from asgi_harness import http_scope, run
 
-from microasgi import App, NoMatchFound, Request, Router
+from microasgi import App, NoMatchFound, Request, Router, routing
 from microasgi.routing import HTTP_METHODS
 from microasgi.testing import TestClient
 
@@ -23,6 +23,26 @@ def named(name: str) -> Any:
 
     handler.__name__ = name
     return handler
+
+
+class Visits:
+    """How many trie nodes the router's lookups visited."""
+
+    count = 0
+
+
+@pytest.fixture
+def visits(monkeypatch: pytest.MonkeyPatch) -> Visits:
+    """Count every call of the router's recursive tree search, from now on."""
+    visited = Visits()
+    search = routing._Tree._search
+
+    def counting(self: Any, *args: Any) -> Any:
+        visited.count += 1
+        return search(self, *args)
+
+    monkeypatch.setattr(routing._Tree, "_search", counting)
+    return visited
 
 
 async def test_converters_arrive_converted() -> None:
@@ -326,25 +346,15 @@ def test_include_router_does_not_namespace_names() -> None:
     assert app.url_path_for("item", i=1) == "/api/v1/items/1"
 
 
-def test_routing_cost_does_not_scan_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_routing_cost_does_not_scan_the_table(visits: Visits) -> None:
     # Not a timing: count the trie nodes one lookup visits with 1,000 routes beside ours.
-    from microasgi import routing
-
     app = App()
     for n in range(1000):
         app.add_route(f"/r{n}/{{x:int}}/detail", named(f"r{n}"))
         app.add_route(f"/static/{n}", named(f"s{n}"))
     app.add_route("/target/{x:int}/detail", named("target"))
     app.router.prepare()
-    visits = 0
-    search = routing._Tree._search
-
-    def counting(self: Any, *args: Any) -> Any:
-        nonlocal visits
-        visits += 1
-        return search(self, *args)
-
-    monkeypatch.setattr(routing._Tree, "_search", counting)
+    visits.count = 0  # from here on
     trees = app.router._trees
     assert trees is not None
     tree = trees["http"]  # what the dispatcher asks, once per request
@@ -352,13 +362,13 @@ def test_routing_cost_does_not_scan_the_table(monkeypatch: pytest.MonkeyPatch) -
     assert match is not None
     assert match.route is not None
     assert match.route.name == "target"
-    assert visits <= 4  # root, "target", the int parameter, "detail"
-    visits = 0
+    assert visits.count <= 4  # root, "target", the int parameter, "detail"
+    visits.count = 0
     match = tree.first("/static/999", "GET")
     assert match is not None
     assert match.route is not None
     assert match.route.name == "s999"
-    assert visits == 0  # a static path is one dict hit
+    assert visits.count == 0  # a static path is one dict hit
 
 
 def test_mount_prefixes_are_literal() -> None:
@@ -403,35 +413,23 @@ def test_a_parameter_name_used_twice_is_refused() -> None:
         router.prepare()
 
 
-def test_path_parameters_try_only_the_splits_that_can_match(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_path_parameters_try_only_the_splits_that_can_match(visits: Visits) -> None:
     # A long URL against path routes must cost a linear walk, not every split.
-    from microasgi import routing
-
     app = App()
     app.add_route("/files/{p:path}", named("file"))
     app.add_route("/a/{x:path}/edit/{y:path}", named("two"))
     app.add_route("/b/{x:path}/tail", named("tail"), methods=["GET"])
     app.router.prepare()
-    visits = 0
-    search = routing._Tree._search
-
-    def counting(self: Any, *args: Any) -> Any:
-        nonlocal visits
-        visits += 1
-        return search(self, *args)
-
-    monkeypatch.setattr(routing._Tree, "_search", counting)
+    visits.count = 0  # from here on
     deep = "/".join(["s"] * 5000)
     found = app.router.lookup("http", f"/files/{deep}", "POST")  # a 405: every match walked
     assert found.allow == {"GET", "HEAD"}
-    assert visits < 10
-    visits = 0
+    assert visits.count < 10
+    visits.count = 0
     found = app.router.lookup("http", f"/b/{deep}/tail", "GET")
     assert found.match is not None
     assert found.match.params == {"x": deep}
-    assert visits < 10
+    assert visits.count < 10
     found = app.router.lookup("http", f"/a/{deep}/edit/{deep}", "GET")
     assert found.match is not None
     assert found.match.params == {"x": deep, "y": deep}
