@@ -10,7 +10,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from asgi_harness import body_of, http_scope, start_of
+from asgi_harness import body_of, http_scope, start_of, websocket_scope
 
 from microasgi import App, PlainTextResponse, Request, WebSocket
 from microasgi._types import Message, Receive, Scope, Send
@@ -238,7 +238,7 @@ async def test_the_apps_messages_are_not_mutated() -> None:
 
 
 async def test_websocket_and_lifespan_pass_through_untouched() -> None:
-    ws = {"type": "websocket", "path": "/ws", "headers": [(b"origin", b"https://evil.example")]}
+    ws = websocket_scope(headers=[("Origin", "https://evil.example")])
     await assert_passes_through(
         lambda app: cors(app, allow_origins=[FRONT]), ws, {"type": "lifespan"}
     )

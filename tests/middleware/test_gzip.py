@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asgi_harness import body_of, http_scope, start_of
+from asgi_harness import body_of, http_scope, start_of, websocket_scope
 
 from microasgi import App, Request, StreamingResponse
 from microasgi._types import Receive, Scope, Send
@@ -324,7 +324,7 @@ async def test_early_hints_and_pushes_go_out_before_the_held_start() -> None:
 
 
 async def test_non_http_scopes_pass_through() -> None:
-    ws = {"type": "websocket", "headers": [(b"accept-encoding", b"gzip")]}
+    ws = websocket_scope(headers=[("Accept-Encoding", "gzip")])
     await assert_passes_through(GZipMiddleware, {"type": "lifespan"}, ws)
 
 
