@@ -9,12 +9,13 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+from microasgi._dispatch import Dispatcher
 from microasgi._errors import ErrorLayer, ExceptionHandler, HandlerKey
 from microasgi._types import ASGIApp, Receive, Scope, Send
 from microasgi.datastructures import DEFAULT_LIMITS, Limits, State
 from microasgi.lifespan import Hook, Lifespan, LifespanFunc
 from microasgi.requests import APP_KEY, ROOT_APP_KEY, SERVER_ROOT_PATH_KEY
-from microasgi.routing import Converter, Dispatcher, Handler, Router
+from microasgi.routing import Converter, Handler, Router
 
 F = TypeVar("F", bound=Callable[..., Any])
 H = TypeVar("H", bound=Hook)

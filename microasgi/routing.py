@@ -12,25 +12,41 @@ after a route still apply to it.
 
 from __future__ import annotations
 
-import functools
 import math
 import re
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
-import anyio
-
 from microasgi._concurrency import is_async_callable
-from microasgi._errors import ErrorLayer
 from microasgi._types import ASGIApp, Receive, Scope, Send
-from microasgi.exceptions import HTTPException
-from microasgi.lifespan import Lifespan
-from microasgi.requests import BODYLESS_METHODS, FORM_KEY, Request, drain_body
-from microasgi.responses import RedirectResponse, Response, plain_messages, to_response
-from microasgi.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from microasgi.converters import (
+    BUILTIN_CONVERTERS,
+    Converter,
+    FloatConverter,
+    IntConverter,
+    PathConverter,
+    StringConverter,
+    UUIDConverter,
+)
+
+__all__ = [
+    "BUILTIN_CONVERTERS",
+    "HTTP_METHODS",
+    "Converter",
+    "FloatConverter",
+    "IntConverter",
+    "Match",
+    "Mount",
+    "NoMatchFound",
+    "PathConverter",
+    "Route",
+    "Router",
+    "StringConverter",
+    "UUIDConverter",
+    "WebSocketRoute",
+]
 
 HTTP_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
@@ -43,105 +59,6 @@ F = TypeVar("F", bound=Handler)
 class NoMatchFound(LookupError):
     """``url_path_for`` found no route of that name, or the parameters did not fit."""
 
-
-class Converter(Protocol):
-    """Turns one path parameter from text to a value and back."""
-
-    regex: str
-
-    def convert(self, value: str) -> Any:
-        """Return the value for the matched text (raise ValueError to refuse it)."""
-
-    def to_string(self, value: Any) -> str:
-        """Return the path text for ``value``."""
-
-
-class StringConverter:
-    """One segment of any text (no ``/``)."""
-
-    regex = "[^/]+"
-
-    def convert(self, value: str) -> str:
-        """Return the text as it is."""
-        return value
-
-    def to_string(self, value: Any) -> str:
-        """Refuse values that would not fit in one segment."""
-        text = str(value)
-        if not text or "/" in text:
-            raise ValueError(f"{text!r} is not a valid path segment")
-        return text
-
-
-class PathConverter:
-    """The rest of the path, ``/`` included."""
-
-    regex = ".*"
-
-    def convert(self, value: str) -> str:
-        """Return the text as it is."""
-        return value
-
-    def to_string(self, value: Any) -> str:
-        """Return the value as text."""
-        return str(value)
-
-
-class IntConverter:
-    """A non-negative decimal integer."""
-
-    regex = "[0-9]+"
-
-    def convert(self, value: str) -> int:
-        """Parse the digits (Python refuses more than 4,300: a 404, not a 500)."""
-        return int(value)
-
-    def to_string(self, value: Any) -> str:
-        """Format a non-negative integer."""
-        number = int(value)
-        if number < 0:
-            raise ValueError("negative integers cannot be used in a path")
-        return str(number)
-
-
-class FloatConverter:
-    """A non-negative decimal number."""
-
-    regex = r"[0-9]+(?:\.[0-9]+)?"
-
-    def convert(self, value: str) -> float:
-        """Parse the number."""
-        return float(value)
-
-    def to_string(self, value: Any) -> str:
-        """Format a finite non-negative number."""
-        number = float(value)
-        if number < 0 or not math.isfinite(number):
-            raise ValueError("only finite non-negative numbers can be used in a path")
-        return f"{number:0.20f}".rstrip("0").rstrip(".")
-
-
-class UUIDConverter:
-    """A UUID in its canonical hyphenated form."""
-
-    regex = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-
-    def convert(self, value: str) -> uuid.UUID:
-        """Parse the UUID."""
-        return uuid.UUID(value)
-
-    def to_string(self, value: Any) -> str:
-        """Format the UUID."""
-        return str(uuid.UUID(str(value)))
-
-
-BUILTIN_CONVERTERS: dict[str, Converter] = {
-    "str": StringConverter(),
-    "path": PathConverter(),
-    "int": IntConverter(),
-    "float": FloatConverter(),
-    "uuid": UUIDConverter(),
-}
 
 # Lookup order within a trie node: literal segment, then these kinds.
 _TYPED, _STR, _PATH = 0, 1, 2
@@ -598,6 +515,10 @@ class Router:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve this router on its own, as an ASGI app (errors and lifespan handled)."""
         if self._app is None:
+            from microasgi._dispatch import Dispatcher  # it needs this module first
+            from microasgi._errors import ErrorLayer
+            from microasgi.lifespan import Lifespan
+
             lifespan = Lifespan(self, lambda: [mount.app for mount in self.mounts])
             self._app = Dispatcher(self, lifespan, ErrorLayer())
         await self._app(scope, receive, send)
@@ -730,144 +651,3 @@ class Router:
     def __iter__(self) -> Iterator[AnyRoute | Mount]:
         yield from self.routes
         yield from self.mounts
-
-
-def route_path(scope: Scope) -> str:
-    """The path to route on: ``path`` minus ``root_path`` (``/`` when they are equal)."""
-    path: str = scope["path"]
-    root_path: str = scope.get("root_path", "")
-    if root_path and (path == root_path or path.startswith(root_path + "/")):
-        return path[len(root_path) :] or "/"
-    return path
-
-
-class Dispatcher:
-    """The innermost layer: looks the request up once and calls what answers it.
-
-    It also applies the error layer's rules itself (rather than being wrapped by it),
-    so a routed request costs no extra frame or send wrapper.
-    """
-
-    __slots__ = ("errors", "lifespan", "router")
-
-    def __init__(self, router: Router, lifespan: ASGIApp, errors: ErrorLayer) -> None:
-        self.router = router
-        self.lifespan = lifespan
-        self.errors = errors
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Dispatch one scope: http, websocket or lifespan."""
-        if scope["type"] != "http":
-            await self._other(scope, receive, send)
-            return
-        # The hot path, kept flat: every await of a coroutine here costs a frame.
-        method = scope["method"]
-        router = self.router
-        match = (router._trees or router._build())["http"].first(route_path(scope), method)
-        if match is None or match.route is None:
-            await self.errors.guard_http(self._unrouted, scope, receive, send)
-            return
-        route = match.route
-        assert isinstance(route, Route)
-        params = match.params
-        scope["path_params"] = params
-        response: Response | None = None
-        try:
-            try:
-                request = Request(scope, receive, send)
-                if route.is_async:
-                    result = await route.endpoint(request, **params)
-                else:
-                    call = functools.partial(route.endpoint, request, **params)
-                    result = await anyio.to_thread.run_sync(call)
-                messages = plain_messages(result, method)
-                if messages is None:
-                    response = to_response(result)
-            except Exception as exc:  # nothing was sent yet
-                await self.errors.answer_http(exc, scope, receive, send)
-                return
-            if messages is not None:
-                await send(messages[0])
-                if method not in BODYLESS_METHODS:
-                    await drain_body(scope, receive)  # before the end: see drain_body
-                await send(messages[1])
-            else:
-                # A Response may fail before or after its start: the guard tells which.
-                assert response is not None
-                await self.errors.guard_http(response, scope, receive, send)
-        finally:
-            if FORM_KEY in scope:
-                await scope[FORM_KEY].close()
-
-    async def _unrouted(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """No route: a mount, or 404, 405, OPTIONS and slash redirects."""
-        path = route_path(scope)
-        found = self.router.lookup("http", path, scope["method"])
-        match = found.match
-        if match is not None and match.mount is not None:
-            await match.mount.app(match.mount.child_scope(scope), receive, send)
-        else:
-            await self._unmatched(found, scope, receive, send)
-
-    async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "websocket":
-            await self._websocket(scope, receive, send)
-        elif kind == "lifespan":
-            await self.lifespan(scope, receive, send)
-        else:
-            raise ValueError(f"unsupported ASGI scope type {kind!r}")
-
-    async def _unmatched(self, found: Lookup, scope: Scope, receive: Receive, send: Send) -> None:
-        if found.allow:
-            allow = _allow_header(found.allow)
-            if scope["method"] == "OPTIONS":
-                await Response(None, 204, {"allow": allow})(scope, receive, send)
-                return
-            raise HTTPException(405, headers={"allow": allow})
-        if found.redirect is not None:
-            target = quote(scope.get("root_path", "") + found.redirect, safe="/:@!$&'()*+,;=-._~")
-            # "//evil.com" would be another host to a browser: keep the redirect on this one.
-            target = "/" + target.lstrip("/")
-            query = scope.get("query_string", b"")
-            if query:
-                target += "?" + query.decode("latin-1")
-            await RedirectResponse(target, 308)(scope, receive, send)
-            return
-        raise HTTPException(404)
-
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        match = self.router.lookup("websocket", route_path(scope)).match
-        if match is not None and match.mount is not None:
-            child = match.mount.child_scope(scope)
-            await self.errors.guard_websocket(match.mount.app, child, receive, send)
-            return
-        # Our own WebSocket knows its state: no message wrappers needed to end it right.
-        websocket = WebSocket(scope, receive, send)
-        try:
-            if match is None or match.route is None:
-                raise HTTPException(404)
-            scope["path_params"] = match.params
-            await match.route.endpoint(websocket, **match.params)
-        except WebSocketDisconnect:
-            pass  # the client left (or the handler gave up): a normal end
-        except Exception as exc:
-            state = _WS_STATES[websocket.connection_state]
-            if state == "closed":
-                raise
-            await self.errors.end_websocket(state, exc, lambda: websocket, scope, send)
-            return
-        state = _WS_STATES[websocket.connection_state]
-        await self.errors.end_websocket(state, None, lambda: websocket, scope, send)
-
-
-_WS_STATES = {
-    WebSocketState.CONNECTING: "connecting",
-    WebSocketState.CONNECTED: "open",
-    WebSocketState.CLOSED: "closed",
-    WebSocketState.DENIED: "closed",
-}
-
-
-def _allow_header(methods: frozenset[str]) -> str:
-    return ", ".join(sorted(methods | {"OPTIONS"}))
