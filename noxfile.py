@@ -13,6 +13,7 @@ nox.options.error_on_missing_interpreters = True
 nox.options.sessions = ["tests", "tests_stdlib_json", "interop", "lint", "typecheck", "docs"]
 
 PACKAGE = "microasgi"
+SYSTEM_TOOLS = [("chromium", "chromium"), ("nginx", "nginx-light"), ("curl", "curl")]
 
 
 def interpreter(version: str) -> str:
@@ -41,10 +42,12 @@ def tests_stdlib_json(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def interop(session: nox.Session) -> None:
     """Run the app under real servers with real clients; regenerate docs/servers.md."""
-    if shutil.which("chromium") is None and os.geteuid() == 0:
-        # The browser test drives Debian's Chromium (never a downloaded browser build).
+    # Debian's packages for the tools the suite drives: Chromium for the browser test
+    # (never a downloaded browser build), nginx for the reverse-proxy tests.
+    missing = [pkg for tool, pkg in SYSTEM_TOOLS if shutil.which(tool) is None]
+    if missing and os.geteuid() == 0:
         session.run("apt-get", "update", "-qq", external=True)
-        session.run("apt-get", "install", "-y", "-qq", "chromium", external=True)
+        session.run("apt-get", "install", "-y", "-qq", *missing, external=True)
     session.install("-e", ".[test,interop]")
     session.run(
         "pytest", "-m", "interop", *session.posargs, env={"INTEROP_SERVERS_MD": "docs/servers.md"}
