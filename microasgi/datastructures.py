@@ -98,11 +98,24 @@ def encode_headers(headers: HeadersArg | None) -> RawHeaders:
 class UploadFile:
     """An uploaded file: kept in memory up to ``spool_threshold`` bytes, then on disk.
 
-    Once the data is on disk every file operation runs in a worker thread, so a large
-    upload never blocks the event loop.
+    In memory the data is a list of the chunks as they arrived, joined once when first
+    read (a copy-free write path: a file object would copy each chunk in, then all of it
+    out again). Past the threshold it moves to a temporary file, and from then on every
+    file operation runs in a worker thread, so a large upload never blocks the event loop.
+    ``.file`` is a real file object either way (made on first access when in memory).
     """
 
-    __slots__ = ("_spool_threshold", "content_type", "file", "filename", "headers", "size")
+    __slots__ = (
+        "_chunks",
+        "_closed",
+        "_file",
+        "_position",
+        "_spool_threshold",
+        "content_type",
+        "filename",
+        "headers",
+        "size",
+    )
 
     def __init__(
         self,
@@ -121,48 +134,98 @@ class UploadFile:
         )
         self.size = 0
         self._spool_threshold = spool_threshold
-        self.file = tempfile.SpooledTemporaryFile(max_size=spool_threshold)  # noqa: SIM115
+        self._chunks: list[bytes] | None = []  # None once the data lives in self._file
+        self._position = 0
+        self._file: tempfile.SpooledTemporaryFile[bytes] | None = None
+        self._closed = False
 
     @property
     def _in_memory(self) -> bool:
         """Whether the data is still held in memory (not yet spooled to disk)."""
-        return not getattr(self.file, "_rolled", True)
+        if self._chunks is not None:
+            return True
+        return not getattr(self._file, "_rolled", True)
+
+    @property
+    def file(self) -> tempfile.SpooledTemporaryFile[bytes]:
+        """The data as a file object, at the current position."""
+        if self._file is None:
+            file = tempfile.SpooledTemporaryFile(max_size=self._spool_threshold)  # noqa: SIM115
+            file.write(self._joined())
+            file.seek(self._position)
+            self._file, self._chunks = file, None
+            if self._closed:
+                file.close()
+        return self._file
+
+    def _joined(self) -> bytes:
+        chunks = self._chunks or []
+        if len(chunks) > 1:
+            chunks[:] = [b"".join(chunks)]
+        return chunks[0] if chunks else b""
 
     async def write(self, data: bytes) -> None:
         """Append ``data``; the write that crosses ``spool_threshold`` spools to disk."""
-        if self._in_memory and self.file.tell() + len(data) <= self._spool_threshold:
-            self.file.write(data)
-        else:
+        fits = self.size + len(data) <= self._spool_threshold
+        if self._chunks is not None and fits:
+            self._chunks.append(data)
+            self._position = self.size + len(data)  # like a file: at the end after a write
+        elif self._in_memory and fits:
+            self.file.write(data)  # in memory: cheap enough to do inline
+        elif self._in_memory:
             await anyio.to_thread.run_sync(self._write_spooled, data)
+        else:
+            await anyio.to_thread.run_sync(self.file.write, data)
         self.size += len(data)
 
     def _write_spooled(self, data: bytes) -> None:
-        self.file.write(data)
+        file = self.file
+        file.write(data)
         # SpooledTemporaryFile(max_size=0) would never roll over on its own.
-        self.file.rollover()
+        file.rollover()
 
     async def read(self, size: int = -1) -> bytes:
         """Read up to ``size`` bytes (everything left when negative)."""
+        if self._chunks is not None:
+            if self._closed:
+                raise ValueError("I/O operation on closed file.")
+            data = self._joined()
+            start = self._position
+            stop = len(data) if size < 0 else min(len(data), start + size)
+            self._position = max(start, stop)
+            return data if (start == 0 and stop == len(data)) else data[start:stop]
         if self._in_memory:
             return self.file.read(size)
         return await anyio.to_thread.run_sync(self.file.read, size)
 
     async def seek(self, offset: int, whence: int = 0) -> int:
         """Move the file position, as ``io.IOBase.seek`` does; returns the new position."""
+        if self._chunks is not None:
+            if self._closed:
+                raise ValueError("I/O operation on closed file.")
+            base = {0: 0, 1: self._position, 2: self.size}.get(whence)
+            if base is None or base + offset < 0:
+                raise ValueError(f"invalid seek: offset {offset}, whence {whence}")
+            self._position = base + offset
+            return self._position
         if self._in_memory:
             return self.file.seek(offset, whence)
         return await anyio.to_thread.run_sync(self.file.seek, offset, whence)
 
     async def close(self) -> None:
         """Close the file, releasing its memory or its temporary file on disk."""
-        if self.file.closed:
+        if self._closed:
+            return
+        self._closed = True
+        if self._file is None:
+            self._chunks = []
             return
         if self._in_memory:
-            self.file.close()
+            self._file.close()
             return
         # Shielded: a cancelled request must still release its temporary file.
         with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(self.file.close)
+            await anyio.to_thread.run_sync(self._file.close)
 
     def __repr__(self) -> str:
         return (

@@ -580,3 +580,35 @@ async def test_files_closed_when_the_stream_fails(recorded: list[UploadFile]) ->
     assert info.value.status_code == 413
     assert len(recorded) == 1
     assert recorded[0].file.closed
+
+
+async def test_in_memory_upload_reads_seeks_and_becomes_a_file_at_its_position() -> None:
+    upload = UploadFile("f.bin", spool_threshold=100)
+    for chunk in (b"ab", b"cd", b"ef"):
+        await upload.write(chunk)
+    assert upload._in_memory
+    assert await upload.seek(0) == 0
+    assert await upload.read(3) == b"abc"
+    assert await upload.seek(-1, 2) == 5
+    assert await upload.read() == b"f"
+    assert await upload.seek(1) == 1
+    file = upload.file  # a real file object, made on demand, at the same position
+    assert file.read() == b"bcdef"
+    await upload.write(b"gh")  # still in memory: written inline at the position
+    assert await upload.seek(0) == 0
+    assert await upload.read() == b"abcdefgh"
+    await upload.close()
+    assert upload.file.closed
+    with pytest.raises(ValueError, match="closed"):
+        await upload.read()
+
+
+async def test_a_closed_in_memory_upload_refuses_reads_and_shows_a_closed_file() -> None:
+    upload = UploadFile("f.bin")
+    await upload.write(b"data")
+    await upload.close()
+    with pytest.raises(ValueError, match="closed"):
+        await upload.read()
+    with pytest.raises(ValueError, match="closed"):
+        await upload.seek(0)
+    assert upload.file.closed
