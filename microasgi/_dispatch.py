@@ -14,17 +14,8 @@ from microasgi._types import ASGIApp, Receive, Scope, Send
 from microasgi.exceptions import HTTPException
 from microasgi.requests import BODYLESS_METHODS, FORM_KEY, Request, drain_body
 from microasgi.responses import RedirectResponse, Response, plain_messages, to_response
-from microasgi.routing import Lookup, Route, Router
+from microasgi.routing import Lookup, Route, Router, route_path
 from microasgi.websockets import WebSocket, WebSocketDisconnect, WebSocketState
-
-
-def route_path(scope: Scope) -> str:
-    """The path to route on: ``path`` minus ``root_path`` (``/`` when they are equal)."""
-    path: str = scope["path"]
-    root_path: str = scope.get("root_path", "")
-    if root_path and (path == root_path or path.startswith(root_path + "/")):
-        return path[len(root_path) :] or "/"
-    return path
 
 
 class Dispatcher:

@@ -46,6 +46,7 @@ __all__ = [
     "StringConverter",
     "UUIDConverter",
     "WebSocketRoute",
+    "route_path",
 ]
 
 HTTP_METHODS = frozenset(
@@ -651,3 +652,12 @@ class Router:
     def __iter__(self) -> Iterator[AnyRoute | Mount]:
         yield from self.routes
         yield from self.mounts
+
+
+def route_path(scope: Scope) -> str:
+    """The path to route on: ``path`` minus ``root_path`` (``/`` when they are equal)."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if root_path and (path == root_path or path.startswith(root_path + "/")):
+        return path[len(root_path) :] or "/"
+    return path

@@ -10,6 +10,7 @@ import anyio
 
 from microasgi._types import Receive, Scope, Send
 from microasgi.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
+from microasgi.routing import route_path
 
 # Percent-encodings that name a separator or a NUL: a client that sends them is either
 # broken or probing for a path the server's decoding turns into a traversal.
@@ -100,11 +101,7 @@ class StaticFiles:
 
 def _safe_segments(scope: Scope) -> list[str] | None:
     """The request's path below the mount as path segments, or None if it is not safe."""
-    path: str = scope["path"]
-    root_path: str = scope.get("root_path", "")
-    # The spec: ``path`` includes ``root_path``; some servers leave it relative.
-    if root_path and (path == root_path or path.startswith(root_path + "/")):
-        path = path[len(root_path) :]
+    path = route_path(scope)
     raw_path = scope.get("raw_path")
     if raw_path and any(code in raw_path.lower() for code in _SUSPICIOUS_ENCODINGS):
         return None
