@@ -537,3 +537,34 @@ async def test_mounted_app_applies_its_own_settings() -> None:
         assert (await client.post("/echo", content=b"x" * 100)).status_code == 200
         assert (await client.post("/small/echo", content=b"x" * 100)).status_code == 413
         assert (await client.post("/small/echo", content=b"x" * 10)).status_code == 200
+
+
+async def test_a_response_class_with_its_own_call_is_still_ended_correctly() -> None:
+    # Our classes note their start in the scope; one with its own __call__ may not, so
+    # its sends are watched: an error after its start must not become a second start.
+    class Fails(Response):
+        def __init__(self, after_start: bool) -> None:
+            super().__init__(b"")
+            self.after_start = after_start
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            if self.after_start:
+                await send({"type": "http.response.start", "status": 200, "headers": []})
+            raise RuntimeError("custom response failed")
+
+    app = App()
+    app.add_route("/before", lambda request: Fails(after_start=False))
+    app.add_route("/after", lambda request: Fails(after_start=True))
+    status, _, _ = await _call(app, _scope("/before"))
+    assert status == 500
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    with pytest.raises(RuntimeError, match="custom response failed"):
+        await app(_scope("/after"), receive, send)
+    assert [m["type"] for m in sent] == ["http.response.start"]
