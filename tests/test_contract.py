@@ -2616,9 +2616,9 @@ async def test_streaming_the_request_body_back_loses_nothing_on_asgi_2_3() -> No
     assert body_of(sent) == b"abcdefgh"
 
 
-async def test_routing_time_does_not_explode_with_a_long_path() -> None:
-    import time
-
+async def test_a_long_path_against_path_routes_is_answered() -> None:
+    # The cost is bounded structurally in test_routing.py (trie visits, not seconds):
+    # here, a 16 KB path gets its 405 and 404 like any other.
     app = App()
 
     @app.get("/files/{p:path}")
@@ -2631,11 +2631,8 @@ async def test_routing_time_does_not_explode_with_a_long_path() -> None:
 
     long_path = "a/" * 8000 + "b"  # 16 KB: well within what servers accept
     async with TestClient(app) as client:
-        began = time.process_time()
         assert (await client.post("/files/" + long_path)).status_code == 405
         assert (await client.get("/docs/" + long_path)).status_code == 404
-        spent = time.process_time() - began
-    assert spent < 0.5, f"two lookups took {spent:.2f} s of CPU"
 
 
 async def test_a_failed_sibling_startup_still_cleans_up_the_started_mounts() -> None:

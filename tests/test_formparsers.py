@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import threading
-import time
 import tracemalloc
 from collections.abc import AsyncIterator, Iterable, Iterator
 from urllib.parse import parse_qsl
@@ -486,10 +485,8 @@ async def test_ten_thousand_tiny_parts_refused_fast_by_the_count_limit() -> None
             consumed += 1
             yield chunk
 
-    started = time.perf_counter()
     with pytest.raises(HTTPException) as info:
         await parse_form(MULTIPART, from_iter(counted()), DEFAULT_LIMITS)
-    assert time.perf_counter() - started < 2
     assert info.value.status_code == 400
     assert consumed < len(chunks)  # refused at the limit, not after the whole body
 
