@@ -129,21 +129,13 @@ class Dispatcher:
         except WebSocketDisconnect:
             pass  # the client left (or the handler gave up): a normal end
         except Exception as exc:
-            state = _WS_STATES[websocket.connection_state]
-            if state == "closed":
+            state = websocket.connection_state
+            if state in (WebSocketState.CLOSED, WebSocketState.DENIED):
                 raise
             await self.errors.end_websocket(state, exc, lambda: websocket, scope, send)
             return
-        state = _WS_STATES[websocket.connection_state]
+        state = websocket.connection_state
         await self.errors.end_websocket(state, None, lambda: websocket, scope, send)
-
-
-_WS_STATES = {
-    WebSocketState.CONNECTING: "connecting",
-    WebSocketState.CONNECTED: "open",
-    WebSocketState.CLOSED: "closed",
-    WebSocketState.DENIED: "closed",
-}
 
 
 def _allow_header(methods: frozenset[str]) -> str:

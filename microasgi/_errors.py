@@ -140,8 +140,8 @@ class ErrorLayer:
         self, app: ASGIApp, scope: Scope, receive: Receive, send: Send
     ) -> None:
         """Run ``app`` on a WebSocket scope, watching its messages to end it correctly."""
-        # "connecting" until the app accepts, then "open", then "closed".
-        state = "connecting"
+        # What a WebSocket of ours would know of itself, read off the messages.
+        state = WebSocketState.CONNECTING
         connect_received = False
 
         async def watched_send(message: Message) -> None:
@@ -149,9 +149,9 @@ class ErrorLayer:
             kind = message["type"]
             await send(message)
             if kind == "websocket.accept":
-                state = "open"
+                state = WebSocketState.CONNECTED
             elif kind in ("websocket.close", "websocket.http.response.start"):
-                state = "closed"
+                state = WebSocketState.CLOSED
 
         async def watched_receive() -> Message:
             nonlocal state, connect_received
@@ -159,7 +159,7 @@ class ErrorLayer:
             if message["type"] == "websocket.connect":
                 connect_received = True
             elif message["type"] == "websocket.disconnect":
-                state = "closed"
+                state = WebSocketState.CLOSED
             return message
 
         def connection() -> WebSocket:
@@ -173,7 +173,7 @@ class ErrorLayer:
         except WebSocketDisconnect:
             pass  # the client left (or the handler gave up): a normal end, closed below
         except Exception as exc:
-            if state == "closed":
+            if state is WebSocketState.CLOSED:
                 raise
             await self.end_websocket(state, exc, connection, scope, send)
             return
@@ -181,23 +181,23 @@ class ErrorLayer:
 
     async def end_websocket(
         self,
-        state: str,
+        state: WebSocketState,
         exc: Exception | None,
         connection: Callable[[], WebSocket],
         scope: Scope,
         send: Send,
     ) -> None:
-        """End a connection the app left ``state`` ("connecting" or "open"), after ``exc``.
+        """End a connection the app left in ``state``, after ``exc`` (if any).
 
         Open: closed with 1000, or 1011 after an error (logged). Never accepted: denied,
         with the response for ``exc`` where there is one.
         """
-        if state == "open":
+        if state is WebSocketState.CONNECTED:
             if exc is not None and not isinstance(exc, HTTPException):
                 logger.error("Exception in WebSocket handler", exc_info=exc)
             await _close_quietly(send, 1000 if exc is None else 1011)
             return
-        if state != "connecting":
+        if state is not WebSocketState.CONNECTING:  # already closed or denied
             return
         websocket = connection()
         response: Response | None = None

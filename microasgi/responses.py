@@ -347,7 +347,6 @@ class StreamingResponse(Response):
         self.content = content
         self.background = background
         self.trailers = trailers
-        self.body_iterator: AsyncIterable[Chunk] | None = None
         raw = encode_headers(headers)
         content_type = self._content_type()
         if content_type is not None and all(name != b"content-type" for name, _ in raw):
