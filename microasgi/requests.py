@@ -89,6 +89,17 @@ def parse_query(text: str) -> list[tuple[str, str]]:
     return list(zip(flat[::2], flat[1::2], strict=True))
 
 
+def raw_header(scope: Scope, name: bytes) -> str | None:
+    """The first value of header ``name`` (lower-case, as ASGI sends names), or None.
+
+    For the one header the framework itself needs, without building ``headers``.
+    """
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")  # type: ignore[no-any-return]
+    return None
+
+
 def limits_for(scope: Scope) -> Limits:
     """The limits of the App handling ``scope`` (defaults outside any App)."""
     app = scope.get(APP_KEY)
@@ -186,11 +197,7 @@ class HTTPConnection:
         return self._url
 
     def _host(self) -> tuple[str, int | None]:
-        host_header = None
-        for name, value in self.scope["headers"]:
-            if name == b"host":
-                host_header = value.decode("latin-1")
-                break
+        host_header = raw_header(self.scope, b"host")
         # A malformed Host (a path, spaces, userinfo) must not reshape request.url.
         if host_header and _HOST.fullmatch(host_header):
             if host_header.startswith("["):
@@ -288,7 +295,7 @@ class Request(HTTPConnection):
         self._stream_consumed = True
         self.scope[BODY_READ_KEY] = True
         limit = limits_for(self.scope).max_body_size
-        declared = self.headers.get("content-length")
+        declared = raw_header(self.scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise HTTPException(413, f"request body larger than {limit} bytes")
         total = 0
@@ -328,7 +335,7 @@ class Request(HTTPConnection):
     async def text(self) -> str:
         """The body decoded (by the Content-Type charset, UTF-8 by default)."""
         body = await self.body()
-        charset = _charset(self.headers.get("content-type", "")) or "utf-8"
+        charset = _charset(raw_header(self.scope, b"content-type") or "") or "utf-8"
         try:
             return body.decode(charset, errors="replace")
         except LookupError:
@@ -348,7 +355,7 @@ class Request(HTTPConnection):
         if form is None:
             from microasgi.formparsers import parse_form
 
-            content_type = self.headers.get("content-type", "")
+            content_type = raw_header(self.scope, b"content-type") or ""
             form = await parse_form(content_type, self.stream(), limits_for(self.scope))
             self.scope[FORM_KEY] = form
         return form
@@ -434,11 +441,7 @@ async def drain_body(scope: Scope, receive: Receive) -> None:
     if BODY_READ_KEY in scope or BODY_KEY in scope:
         return
     scope[BODY_READ_KEY] = True
-    declared = None
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            declared = value
-            break
+    declared = raw_header(scope, b"content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > DRAIN_LIMIT):
         return
     total = 0
