@@ -18,15 +18,15 @@ part's header lines as ``name: value\r\n`` (the blank line after them not counte
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
-from collections.abc import AsyncIterable, Iterator
+from binascii import a2b_qp
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from urllib.parse import unquote, unquote_to_bytes
 
 import anyio
 from multidict import CIMultiDict, CIMultiDictProxy
-from python_multipart.exceptions import FormParserError
-from python_multipart.multipart import MultipartParser, parse_options_header
 
 from microasgi.datastructures import FormData, Limits, UploadFile
 from microasgi.exceptions import HTTPException
@@ -51,14 +51,23 @@ _HTML_ESCAPES = re.compile(r"%(22|0D|0A)", re.IGNORECASE)
 _HTML_UNESCAPED = {"22": '"', "0d": "\r", "0a": "\n"}
 
 
-async def parse_form(content_type: str, stream: AsyncIterable[bytes], limits: Limits) -> FormData:
-    """Parse a form body from ``stream`` by its Content-Type; other types give an empty form."""
+async def parse_form(
+    content_type: str, body: bytes | AsyncIterable[bytes], limits: Limits
+) -> FormData:
+    """Parse a form body, whole or streamed, by its Content-Type; other types give an empty form."""
     mime = content_type.partition(";")[0].strip().lower()
     if mime == "application/x-www-form-urlencoded":
-        return await _parse_urlencoded(stream, limits)
+        if isinstance(body, bytes):
+            return FormData(_UrlencodedParser(limits).feed_last(body))
+        return await _parse_urlencoded(body, limits)
     if mime == "multipart/form-data":
-        return await _MultipartReader(_boundary(content_type), limits).parse(stream)
+        reader = _MultipartReader(_boundary(content_type), limits)
+        return await reader.parse(_one_chunk(body) if isinstance(body, bytes) else body)
     return FormData()
+
+
+async def _one_chunk(body: bytes) -> AsyncIterator[bytes]:
+    yield body
 
 
 def _windows(chunk: bytes) -> Iterator[bytes]:
@@ -94,6 +103,43 @@ def _unquote_plus(raw: bytes) -> bytes:
     return unquote_to_bytes(raw) if b"%" in raw else raw
 
 
+# The fast path turns ``a=b&c=d`` into ``a NUL b NUL c NUL d`` and decodes every escape
+# in one C call: binascii's quoted-printable decoder reads "=XX" as the byte 0xXX, so
+# "%" becomes "=" and both separators become NUL. That is exact only when every pair
+# has one "=", every "%" starts a valid escape, and no NUL is there or escaped (%00).
+_AS_QUOTED_PRINTABLE = bytes.maketrans(b"&=+%", b"\x00\x00 =")
+_NOT_SEPARATORS = bytes(byte for byte in range(256) if byte not in b"&=")
+_NOT_AN_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+
+
+def _decode_fast(run: bytes, pairs: int) -> bytes | None:
+    """``pairs`` pairs decoded as NUL-separated pieces, or None where that is not exact."""
+    if run.translate(None, _NOT_SEPARATORS) != b"=&" * (pairs - 1) + b"=" or b"\x00" in run:
+        return None
+    if b"%" in run and (b"%00" in run or _NOT_AN_ESCAPE.search(run)):
+        return None
+    return a2b_qp(run.translate(_AS_QUOTED_PRINTABLE))
+
+
+def _split_pairs(run: bytes) -> list[bytes]:
+    """A run of pairs split into names and values in turn, still encoded; empty pairs skipped."""
+    flat: list[bytes] = []
+    for segment in run.split(b"&"):
+        if segment:
+            name, _, value = segment.partition(b"=")
+            flat.append(name)
+            flat.append(value)
+    return flat
+
+
+def _unquote_all(flat: list[bytes]) -> list[bytes]:
+    """Percent-decode every piece, in one call where no piece holds a NUL."""
+    joined = b"\x00".join(flat)
+    if b"%00" in joined or joined.count(b"\x00") != len(flat) - 1:
+        return [_unquote_plus(piece) for piece in flat]  # a NUL of the sender's own
+    return _unquote_plus(joined).split(b"\x00")
+
+
 class _UrlencodedParser:
     """Split complete ``name=value`` pairs off each chunk; hold back only the last one."""
 
@@ -110,8 +156,8 @@ class _UrlencodedParser:
     def __init__(self, limits: Limits) -> None:
         self._items: list[tuple[str, str]] = []
         self._pending = bytearray()
-        # Complete pairs not decoded yet: decoding many at once is cheaper, and holding
-        # at most a window of them keeps memory bounded.
+        # Runs of complete pairs not decoded yet: decoding many at once is cheaper, and
+        # holding at most a window of them keeps memory bounded.
         self._complete: list[bytes] = []
         self._complete_size = 0
         self._max_fields = limits.max_form_fields
@@ -120,21 +166,31 @@ class _UrlencodedParser:
 
     def feed(self, data: bytes) -> None:
         """Take ``data``; decode the pairs it completes once a window of them is held."""
-        segments = data.split(b"&")
-        if len(segments) == 1:
+        cut = data.rfind(b"&")
+        if cut == -1:
             self._pending += data
         else:
-            last = segments.pop()
             if self._pending:
-                self._pending += segments[0]
-                segments[0] = bytes(self._pending)
-            self._complete += segments
-            self._complete_size += len(data) - len(last)
+                self._pending += data[:cut]
+                run = bytes(self._pending)
+            else:
+                run = data[:cut]
+            self._complete.append(run)
+            self._complete_size += len(run)
             if self._complete_size > _WINDOW:
                 self._flush()
-            self._pending = bytearray(last)
+            self._pending = bytearray(data[cut + 1 :])
         if len(self._pending) > self._max_raw:
             self._check_pending()
+
+    def feed_last(self, data: bytes) -> list[tuple[str, str]]:
+        """Take the body's last ``data``; return every pair in order."""
+        if not self._pending and not self._complete and len(data) <= _WINDOW:
+            self._add(data)  # the whole body, small: nothing to split off or hold
+            return self._items
+        for window in _windows(data):
+            self.feed(window)
+        return self.finish()
 
     def finish(self) -> list[tuple[str, str]]:
         """Parse the last pair and return every pair in order."""
@@ -146,7 +202,8 @@ class _UrlencodedParser:
 
     def _flush(self) -> None:
         complete, self._complete, self._complete_size = self._complete, [], 0
-        self._add(complete)
+        if complete:
+            self._add(complete[0] if len(complete) == 1 else b"&".join(complete))
 
     def _check_pending(self) -> None:
         # The pair is still arriving: refuse it as soon as its name or value is
@@ -156,31 +213,35 @@ class _UrlencodedParser:
         if equals == -1 or len(pending) - equals - 1 > self._max_raw:
             raise _too_large("field", self._max_size)
 
-    def _add(self, segments: list[bytes]) -> None:
-        """Decode complete ``name=value`` segments, all at once."""
-        flat: list[bytes] = []
-        for segment in segments:
-            if segment:
-                name, _, value = segment.partition(b"=")
-                flat.append(name)
-                flat.append(value)
-        if len(self._items) + len(flat) // 2 > self._max_fields:
-            raise _too_many("fields", self._max_fields)
-        if not flat:
-            return
-        # One unquote and one decode for every piece: the calls, not the bytes, cost.
-        # NUL joins them: no unescaped piece holds it and no UTF-8 sequence contains it.
-        joined = b"\x00".join(flat)
-        if b"%00" in joined or joined.count(b"\x00") != len(flat) - 1:
-            pieces = [_unquote_plus(piece) for piece in flat]  # a NUL of the sender's own
-            texts = [piece.decode("utf-8", "replace") for piece in pieces]
+    def _add(self, run: bytes) -> None:
+        """Decode a run of complete pairs, ``name=value&...``, into items."""
+        pairs = run.count(b"&") + 1
+        joined = _decode_fast(run, pairs)
+        if joined is not None:
+            self._make_room(pairs)
+            if len(run) > self._max_size:  # else no piece can be over: decoding shortens
+                self._check_sizes(joined.split(b"\x00"))
+            # One decode for every piece: the calls, not the bytes, cost.
+            texts = joined.decode("utf-8", "replace").split("\x00")
         else:
-            raw = _unquote_plus(joined)
-            pieces = raw.split(b"\x00")
-            texts = raw.decode("utf-8", "replace").split("\x00")
-        if max(map(len, pieces)) > self._max_size:
-            raise _too_large("field", self._max_size)
+            flat = _split_pairs(run)
+            self._make_room(len(flat) // 2)
+            pieces = _unquote_all(flat)
+            self._check_sizes(pieces)
+            joined = b"\x00".join(pieces)
+            if joined.count(b"\x00") == len(pieces) - 1:
+                texts = joined.decode("utf-8", "replace").split("\x00")
+            else:  # a piece holds a NUL of the sender's own
+                texts = [piece.decode("utf-8", "replace") for piece in pieces]
         self._items.extend(zip(texts[::2], texts[1::2], strict=True))
+
+    def _make_room(self, fields: int) -> None:
+        if len(self._items) + fields > self._max_fields:
+            raise _too_many("fields", self._max_fields)
+
+    def _check_sizes(self, pieces: list[bytes]) -> None:
+        if pieces and max(map(len, pieces)) > self._max_size:
+            raise _too_large("field", self._max_size)
 
 
 # --- multipart/form-data ------------------------------------------------------------
@@ -188,6 +249,8 @@ class _UrlencodedParser:
 
 def _boundary(content_type: str) -> bytes:
     try:
+        from python_multipart.multipart import parse_options_header
+
         _, options = parse_options_header(content_type)
     except UnicodeEncodeError:
         options = {}
@@ -247,6 +310,8 @@ class _MultipartReader:
 
     def __init__(self, boundary: bytes, limits: Limits) -> None:
         self._limits = limits
+        from python_multipart.multipart import MultipartParser
+
         self._parser = MultipartParser(
             boundary,
             {
@@ -259,7 +324,7 @@ class _MultipartReader:
                 "on_part_end": self._on_part_end,
                 "on_end": self._on_end,
             },
-            **_PARSER_HEADER_LIMITS,
+            **_parser_header_limits(),
         )
         self._items: list[tuple[str, bytes | UploadFile]] = []
         self._files: list[UploadFile] = []
@@ -286,7 +351,7 @@ class _MultipartReader:
                         if self._writes:
                             await self._flush()
                 self._parser.finalize()
-            except FormParserError as exc:
+            except _parse_error() as exc:
                 raise HTTPException(400, "Malformed multipart body.") from exc
             if not self._done:
                 raise HTTPException(400, "Truncated multipart body.")
@@ -394,7 +459,21 @@ class _MultipartReader:
         self._done = True
 
 
+# python-multipart is imported on the first multipart body: an app without one (or a
+# short-lived one, as on AWS Lambda) does not pay for loading it.
+
+
+@functools.cache
+def _parse_error() -> type[Exception]:
+    from python_multipart.exceptions import FormParserError
+
+    return FormParserError
+
+
+@functools.cache
 def _parser_header_limits() -> dict[str, int]:
+    from python_multipart.multipart import MultipartParser
+
     # Recent python-multipart bounds each header line and the header count of a part on
     # its own (as a parse error). Our one limit on a part's headers is the documented
     # one and bounds both, so lift the library's out of its way.
@@ -402,6 +481,3 @@ def _parser_header_limits() -> dict[str, int]:
     if "max_header_size" not in parameters:
         return {}
     return {"max_header_size": 2**62, "max_header_count": 2**62}
-
-
-_PARSER_HEADER_LIMITS = _parser_header_limits()

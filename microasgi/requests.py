@@ -22,6 +22,7 @@ from microasgi import _extensions
 from microasgi._types import Message, Receive, Scope, Send
 from microasgi.datastructures import DEFAULT_LIMITS, HeadersArg, Limits, State, encode_headers
 from microasgi.exceptions import HTTPException
+from microasgi.formparsers import parse_form
 
 if TYPE_CHECKING:
     from microasgi.app import App
@@ -37,6 +38,9 @@ FORM_KEY = "microasgi.form"  # the parsed form, closed when the request ends
 # While a streaming response watches for the disconnect, it is the one reader of the
 # server's receive and relays body messages through this channel (see responses).
 RECEIVE_KEY = "microasgi.receive"
+
+# A form body declared this small is read whole before it is parsed.
+_SMALL_FORM = 64 * 1024
 
 # A Host header we may build a URL from: a name or an IP literal, and a port.
 _HOST = re.compile(
@@ -248,6 +252,10 @@ class HTTPConnection:
         return _extensions.supports(self.scope, extension)
 
 
+def _body_too_large(limit: int) -> HTTPException:
+    return HTTPException(413, f"request body larger than {limit} bytes")
+
+
 async def _empty_receive() -> Message:
     raise RuntimeError("this Request was built without a receive channel")
 
@@ -262,7 +270,9 @@ class Request(HTTPConnection):
     _stream_consumed = False
     _disconnected = False
     _buffered: list[bytes] | None = None  # body bytes is_disconnected() saw
-    _body_ended = False  # is_disconnected() saw the last body message
+    _body_ended = False  # the last body message was received
+    _body_size = 0  # body bytes received so far
+    _body_limit = 0  # max_body_size, once the body is claimed
 
     def __init__(
         self, scope: Scope, receive: Receive = _empty_receive, send: Send | None = _no_send
@@ -290,47 +300,60 @@ class Request(HTTPConnection):
             if body:
                 yield body
             return
-        if self._stream_consumed:
-            raise RuntimeError("the request body was already streamed")
-        self._stream_consumed = True
-        self.scope[BODY_READ_KEY] = True
-        limit = limits_for(self.scope).max_body_size
-        declared = raw_header(self.scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise HTTPException(413, f"request body larger than {limit} bytes")
-        total = 0
-        buffered, self._buffered = self._buffered or [], None
-        for chunk in buffered:
-            total += len(chunk)
-            if total > limit:
-                raise HTTPException(413, f"request body larger than {limit} bytes")
+        for chunk in self._claim_body():
             yield chunk
-        if self._body_ended:
-            return
-        while True:
-            message = await self.scope.get(RECEIVE_KEY, self._receive)()
-            kind = message["type"]
-            if kind == "http.request":
-                chunk = message.get("body", b"")
-                if chunk:
-                    total += len(chunk)
-                    if total > limit:
-                        raise HTTPException(413, f"request body larger than {limit} bytes")
-                    yield chunk
-                if not message.get("more_body", False):
-                    return
-            elif kind == "http.disconnect":
-                self._disconnected = True
-                raise ClientDisconnect()
+        while not self._body_ended:
+            chunk = await self._receive_chunk()
+            if chunk:
+                yield chunk
 
     async def body(self) -> bytes:
         """The whole body (cached in the scope: later calls return the same bytes)."""
         body: bytes | None = self.scope.get(BODY_KEY)
         if body is None:
-            chunks = [chunk async for chunk in self.stream()]
+            # stream()'s loop without the generator, which would cost more than the read.
+            chunks = self._claim_body()
+            while not self._body_ended:
+                chunk = await self._receive_chunk()
+                if chunk:
+                    chunks.append(chunk)
             body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             self.scope[BODY_KEY] = body
         return body
+
+    def _claim_body(self) -> list[bytes]:
+        """Begin reading the body (once only); return the chunks is_disconnected() kept."""
+        if self._stream_consumed:
+            raise RuntimeError("the request body was already streamed")
+        self._stream_consumed = True
+        self.scope[BODY_READ_KEY] = True
+        limit = self._body_limit = limits_for(self.scope).max_body_size
+        declared = raw_header(self.scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise _body_too_large(limit)
+        buffered, self._buffered = self._buffered or [], None
+        self._body_size = sum(map(len, buffered))
+        if self._body_size > limit:
+            raise _body_too_large(limit)
+        return buffered
+
+    async def _receive_chunk(self) -> bytes:
+        """The next body chunk (maybe empty) from receive(), counted against the limit."""
+        while True:
+            message = await self.scope.get(RECEIVE_KEY, self._receive)()
+            kind = message["type"]
+            if kind == "http.request":
+                if not message.get("more_body", False):
+                    self._body_ended = True
+                chunk: bytes = message.get("body", b"")
+                if chunk:
+                    self._body_size += len(chunk)
+                    if self._body_size > self._body_limit:
+                        raise _body_too_large(self._body_limit)
+                return chunk
+            if kind == "http.disconnect":
+                self._disconnected = True
+                raise ClientDisconnect()
 
     async def text(self) -> str:
         """The body decoded (by the Content-Type charset, UTF-8 by default)."""
@@ -353,10 +376,15 @@ class Request(HTTPConnection):
         """The body parsed as a form (urlencoded or multipart), within the App's limits."""
         form: FormData | None = self.scope.get(FORM_KEY)
         if form is None:
-            from microasgi.formparsers import parse_form
-
             content_type = raw_header(self.scope, b"content-type") or ""
-            form = await parse_form(content_type, self.stream(), limits_for(self.scope))
+            limits = limits_for(self.scope)
+            # A small body is read whole (and cached for body()), and parsed in one step.
+            declared = raw_header(self.scope, b"content-length")
+            small = declared is not None and declared.isdigit() and int(declared) <= _SMALL_FORM
+            if small or BODY_KEY in self.scope:
+                form = await parse_form(content_type, await self.body(), limits)
+            else:
+                form = await parse_form(content_type, self.stream(), limits)
             self.scope[FORM_KEY] = form
         return form
 
@@ -378,10 +406,9 @@ class Request(HTTPConnection):
                     if self._buffered is None:
                         self._buffered = []
                     self._buffered.append(chunk)
-                    held = sum(map(len, self._buffered))
                     limit = limits_for(self.scope).max_body_size
-                    if held > limit:
-                        raise HTTPException(413, f"request body larger than {limit} bytes")
+                    if sum(map(len, self._buffered)) > limit:
+                        raise _body_too_large(limit)
                 if not message.get("more_body", False):
                     self._body_ended = True
         return self._disconnected

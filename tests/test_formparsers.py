@@ -138,6 +138,25 @@ async def test_urlencoded_matches_parse_qsl(body: bytes, size: int) -> None:
     assert list(form.items()) == expected
 
 
+FUZZ_PIECES = [
+    "a", "b", "=", "&", "+", " ", "\t", "\r", "\n", "\r\n", "%", "%2", "%41", "%3D", "%26",
+    "%2B", "%c3%a9", "%C3%A9", "%zz", "%g1", "%00", "\x00", "%%", "%=", "_",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("size", [1, 5, 65536])
+async def test_urlencoded_agrees_with_parse_qsl_on_random_bodies(size: int) -> None:
+    # Well-formed runs take a one-call decoder and the rest a general one: both must give
+    # what parse_qsl gives, whatever the shape, escapes and chunking.
+    import random
+
+    rng = random.Random(size)
+    for _ in range(2000):
+        text = "".join(rng.choice(FUZZ_PIECES) for _ in range(rng.randrange(0, 14)))
+        form = await parse(text.encode("ascii"), URLENCODED, size)
+        assert list(form.items()) == parse_qsl(text, keep_blank_values=True), repr(text)
+
+
 async def test_urlencoded_invalid_utf8_is_replaced() -> None:
     form = await parse(b"name=%FF%FE&raw=\xff\xfeok&%C3=x", URLENCODED, 2)
     assert list(form.items()) == [
@@ -609,3 +628,30 @@ async def test_a_closed_in_memory_upload_refuses_reads_and_shows_a_closed_file()
     with pytest.raises(ValueError, match="closed"):
         await upload.seek(0)
     assert upload.file.closed
+
+
+def test_python_multipart_is_loaded_only_for_a_multipart_body() -> None:
+    # A short-lived process (AWS Lambda) that never parses multipart does not pay for it.
+    import subprocess
+    import sys
+
+    program = """
+import asyncio, sys
+from microasgi import App
+from microasgi.testing import TestClient
+app = App()
+@app.post("/")
+async def echo(request):
+    return dict((await request.form()).items())
+async def main():
+    async with TestClient(app) as client:
+        assert (await client.post("/", data={"a": "1"})).json() == {"a": "1"}
+        print("python_multipart" in sys.modules)
+        await client.post("/", files={"f": ("f.txt", b"x")})
+        print("python_multipart" in sys.modules)
+asyncio.run(main())
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.split() == ["False", "True"]
