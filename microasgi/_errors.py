@@ -21,7 +21,7 @@ from typing import Any
 from microasgi._types import ASGIApp, Message, Receive, Scope, Send
 from microasgi.exceptions import HTTPException
 from microasgi.requests import ClientDisconnect, Request
-from microasgi.responses import PlainTextResponse, Response, to_response
+from microasgi.responses import PlainTextResponse, Response, StartWatch, to_response
 from microasgi.websockets import WebSocket, WebSocketDisconnect, WebSocketState, send_denial
 
 logger = logging.getLogger("microasgi")
@@ -84,20 +84,13 @@ class ErrorLayer:
 
     async def guard_http(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         """Run ``app``; an exception before its response started is answered here."""
-        started = False
-
-        async def watched_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        watched = StartWatch(send)
         try:
-            await app(scope, receive, watched_send)
+            await app(scope, receive, watched)
         except ClientDisconnect:
             return  # the client left while its body was read: nobody to answer or blame
         except Exception as exc:
-            if started:
+            if watched.started:
                 raise
             await self.answer_http(exc, scope, receive, send)
 

@@ -283,6 +283,30 @@ def _spec_version(scope: Scope) -> tuple[int, ...]:
         return (2, 0)
 
 
+class StartWatch:
+    """The send a guarded app gets: it notes when the response starts."""
+
+    __slots__ = ("send", "started")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        """Pass ``message`` on, noting an ``http.response.start``."""
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
+
+
+def past_start(send: Send) -> Send:
+    """The send to use once the response has started: a start watch has nothing left to see.
+
+    A long body then skips a layer per message.
+    """
+    return send.send if type(send) is StartWatch and send.started else send
+
+
 class _ClientGone(Exception):
     """The server's ``send`` raised OSError (ASGI 2.4): the client disconnected."""
 
@@ -291,6 +315,7 @@ async def _until_disconnect(
     scope: Scope, receive: Receive, send: Send, send_body: Callable[[Send], Awaitable[None]]
 ) -> None:
     """Run ``send_body(send)``, stopping quietly when the client disconnects."""
+    send = past_start(send)
     if _spec_version(scope) >= (2, 4):
         # Servers on 2.4+ raise OSError from send once the client is gone.
         async def checked_send(message: Message) -> None:
