@@ -44,8 +44,7 @@ class Dispatcher:
         if match is None or match.route is None:
             await self.errors.guard_http(self._unrouted, scope, receive, send)
             return
-        route = match.route
-        assert isinstance(route, Route)
+        route: Route = match.route  # type: ignore[assignment]  # http trees hold Routes
         params = match.params
         scope["path_params"] = params
         response: Response | None = None
@@ -53,7 +52,8 @@ class Dispatcher:
             try:
                 request = Request(scope, receive, send)
                 if route.is_async:
-                    result = await route.endpoint(request, **params)
+                    endpoint = route.endpoint
+                    result = await (endpoint(request, **params) if params else endpoint(request))
                 else:
                     call = functools.partial(route.endpoint, request, **params)
                     result = await anyio.to_thread.run_sync(call)
