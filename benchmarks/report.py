@@ -45,6 +45,11 @@ How to read it:
   multipart parser (python-multipart), a one-call pure-Python urlencoded parser, files read on
   the event loop. A compiled parser (Falcon's Cython) can beat it: that shows as a negative
   extra cost.
+- The scopes say ASGI spec 2.3, as uvicorn's do. There a client that leaves is reported only
+  through `receive()`, so microasgi's streaming and file responses (like Starlette's) run a
+  watcher task beside the body, which stops it when the client goes; BlackSheep and Falcon do
+  not watch, and keep producing for a client that has gone. On a 2.4 server (where `send`
+  raises instead) microasgi runs no watcher.
 - The 1 MiB scenarios (multipart, FileResponse) move by up to 2x between runs with the memory
   allocator's state: touching fresh memory costs about 300 µs per MiB in page faults on this
   virtual machine, and whether a 1 MiB buffer is fresh depends on what ran before. Compare
