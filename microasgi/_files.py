@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from urllib.parse import quote
 
+from microasgi.datastructures import HUGE, parse_digits
+
 #: More ranges than this in one ``Range`` header and we ignore the header (a full 200), as
 #: nginx's ``max_ranges`` and Apache's ``MaxRanges`` do: no real client asks for that many,
 #: and a multipart answer to thousands of tiny ranges costs far more than the file.
@@ -216,18 +218,6 @@ def if_range_holds(value: str, *, etag: str, last_modified: int) -> bool:
 # ---------------------------------------------------------------------------------------
 # Byte ranges (RFC 9110 section 14)
 
-# Digits past this many are a number larger than any file: keep them out of int().
-_MAX_DIGITS = 19
-_HUGE = 1 << 63
-
-
-def _position(text: str) -> int | None:
-    """Parse a first-pos, last-pos or suffix-length: ASCII digits only, else None."""
-    if not text or not text.isascii() or not text.isdigit():
-        return None
-    text = text.lstrip("0") or "0"
-    return _HUGE if len(text) > _MAX_DIGITS else int(text)
-
 
 def parse_range_header(
     value: str, size: int, *, max_ranges: int = MAX_RANGES
@@ -256,13 +246,13 @@ def parse_range_header(
         if not dash:
             return None
         if first_text:
-            first = _position(first_text)
-            last = _position(last_text) if last_text else _HUGE
+            first = parse_digits(first_text)
+            last = parse_digits(last_text) if last_text else HUGE
             if first is None or last is None or last < first:
                 return None
             span = (first, min(last + 1, size))
         else:
-            suffix = _position(last_text)
+            suffix = parse_digits(last_text)
             if suffix is None:
                 return None
             span = (max(size - suffix, 0), size)

@@ -69,6 +69,23 @@ class State:
 HeadersArg = Mapping[str, str] | Iterable[tuple[str, str]]
 
 
+# Past this many digits a number is larger than any limit or file: converting a longer one
+# is needless work (and Python refuses past 4,300 digits).
+_MAX_DIGITS = 19
+HUGE = 1 << 63
+
+
+def parse_digits(text: str) -> int | None:
+    """A non-negative decimal of ASCII digits only (``"²".isdigit()`` is true), else None.
+
+    One longer than 19 digits, leading zeros aside, is returned as ``HUGE``.
+    """
+    if not text or not text.isascii() or not text.isdigit():
+        return None
+    text = text.lstrip("0") or "0"
+    return HUGE if len(text) > _MAX_DIGITS else int(text)
+
+
 def header_items(headers: HeadersArg | None) -> Iterable[tuple[str, str]]:
     """Yield ``(name, value)`` pairs from a mapping or an iterable of pairs."""
     if headers is None:

@@ -20,7 +20,14 @@ from yarl import URL
 
 from microasgi import _extensions
 from microasgi._types import Message, Receive, Scope, Send
-from microasgi.datastructures import DEFAULT_LIMITS, HeadersArg, Limits, State, encode_headers
+from microasgi.datastructures import (
+    DEFAULT_LIMITS,
+    HeadersArg,
+    Limits,
+    State,
+    encode_headers,
+    parse_digits,
+)
 from microasgi.exceptions import HTTPException
 from microasgi.formparsers import parse_form
 
@@ -102,6 +109,12 @@ def raw_header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")  # type: ignore[no-any-return]
     return None
+
+
+def declared_length(scope: Scope) -> int | None:
+    """The body length the Content-Length header declares; None if absent or not a number."""
+    value = raw_header(scope, b"content-length")
+    return None if value is None else parse_digits(value)
 
 
 def limits_for(scope: Scope) -> Limits:
@@ -328,8 +341,8 @@ class Request(HTTPConnection):
         self._stream_consumed = True
         self.scope[BODY_READ_KEY] = True
         limit = self._body_limit = limits_for(self.scope).max_body_size
-        declared = raw_header(self.scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        declared = declared_length(self.scope)
+        if declared is not None and declared > limit:
             raise _body_too_large(limit)
         buffered, self._buffered = self._buffered or [], None
         self._body_size = sum(map(len, buffered))
@@ -379,9 +392,8 @@ class Request(HTTPConnection):
             content_type = raw_header(self.scope, b"content-type") or ""
             limits = limits_for(self.scope)
             # A small body is read whole (and cached for body()), and parsed in one step.
-            declared = raw_header(self.scope, b"content-length")
-            small = declared is not None and declared.isdigit() and int(declared) <= _SMALL_FORM
-            if small or BODY_KEY in self.scope:
+            declared = declared_length(self.scope)
+            if (declared is not None and declared <= _SMALL_FORM) or BODY_KEY in self.scope:
                 form = await parse_form(content_type, await self.body(), limits)
             else:
                 form = await parse_form(content_type, self.stream(), limits)
@@ -468,8 +480,8 @@ async def drain_body(scope: Scope, receive: Receive) -> None:
     if BODY_READ_KEY in scope or BODY_KEY in scope:
         return
     scope[BODY_READ_KEY] = True
-    declared = raw_header(scope, b"content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > DRAIN_LIMIT):
+    declared = declared_length(scope)
+    if declared is not None and declared > DRAIN_LIMIT:
         return
     total = 0
     with anyio.move_on_after(DRAIN_SECONDS):

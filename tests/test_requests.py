@@ -388,3 +388,28 @@ async def test_draining_an_endless_body_is_bounded_in_time() -> None:
     events = await _order_of(_post_app(), scope, [])  # the body never comes
     assert events == ["http.response.start", "http.response.body"]
     assert anyio.current_time() - start < 3
+
+
+@pytest.mark.parametrize(
+    ("declared", "status"),
+    [
+        (b"1" * 5000, 413),  # past Python's int() limit: larger than any body limit
+        (b"0" * 5000 + b"3", 200),  # leading zeros: still 3
+        ("\u00b2".encode("latin-1"), 200),  # "²".isdigit() is true: not a length
+        (b"-3", 200),
+        (b"3 ", 200),
+    ],
+)
+async def test_a_malformed_content_length_is_never_a_500(declared: bytes, status: int) -> None:
+    # Servers usually refuse these themselves; a Lambda event or a test client may not.
+    app = App()
+
+    @app.post("/")
+    async def read(request: Request) -> str:
+        return (await request.body()).decode()
+
+    scope = http_scope(method="POST", path="/", headers=[(b"content-length", declared)])
+    sent = await harness.run(app, scope, harness.request_body(b"abc"))
+    assert harness.start_of(sent)["status"] == status
+    if status == 200:
+        assert harness.body_of(sent) == b"abc"
