@@ -132,14 +132,6 @@ def _split_pairs(run: bytes) -> list[bytes]:
     return flat
 
 
-def _unquote_all(flat: list[bytes]) -> list[bytes]:
-    """Percent-decode every piece, in one call where no piece holds a NUL."""
-    joined = b"\x00".join(flat)
-    if b"%00" in joined or joined.count(b"\x00") != len(flat) - 1:
-        return [_unquote_plus(piece) for piece in flat]  # a NUL of the sender's own
-    return _unquote_plus(joined).split(b"\x00")
-
-
 class _UrlencodedParser:
     """Split complete ``name=value`` pairs off each chunk; hold back only the last one."""
 
@@ -217,22 +209,29 @@ class _UrlencodedParser:
         """Decode a run of complete pairs, ``name=value&...``, into items."""
         pairs = run.count(b"&") + 1
         joined = _decode_fast(run, pairs)
-        if joined is not None:
-            self._make_room(pairs)
-            if len(run) > self._max_size:  # else no piece can be over: decoding shortens
-                self._check_sizes(joined.split(b"\x00"))
-            # One decode for every piece: the calls, not the bytes, cost.
-            texts = joined.decode("utf-8", "replace").split("\x00")
-        else:
+        if joined is None:
             flat = _split_pairs(run)
             self._make_room(len(flat) // 2)
-            pieces = _unquote_all(flat)
-            self._check_sizes(pieces)
-            joined = b"\x00".join(pieces)
-            if joined.count(b"\x00") == len(pieces) - 1:
-                texts = joined.decode("utf-8", "replace").split("\x00")
-            else:  # a piece holds a NUL of the sender's own
-                texts = [piece.decode("utf-8", "replace") for piece in pieces]
+            # NUL joins the pieces: none holds one unescaped, and no UTF-8 sequence does.
+            joined = b"\x00".join(flat)
+            if b"%00" in joined or joined.count(b"\x00") != len(flat) - 1:
+                self._add_each(flat)  # a NUL of the sender's own
+                return
+            joined = _unquote_plus(joined)
+        else:
+            self._make_room(pairs)
+        # Decoding never lengthens: only a run over the limit can hold a piece over it.
+        if len(run) > self._max_size:
+            self._check_sizes(joined.split(b"\x00"))
+        # One decode for every piece: the calls, not the bytes, cost.
+        texts = joined.decode("utf-8", "replace").split("\x00")
+        self._items.extend(zip(texts[::2], texts[1::2], strict=True))
+
+    def _add_each(self, flat: list[bytes]) -> None:
+        """Decode names and values one by one (the slow way, for pieces holding a NUL)."""
+        pieces = [_unquote_plus(piece) for piece in flat]
+        self._check_sizes(pieces)
+        texts = [piece.decode("utf-8", "replace") for piece in pieces]
         self._items.extend(zip(texts[::2], texts[1::2], strict=True))
 
     def _make_room(self, fields: int) -> None:

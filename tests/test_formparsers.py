@@ -201,6 +201,9 @@ async def test_urlencoded_value_limit_counts_decoded_bytes() -> None:
     assert await status_of(b"v=" + b"x" * 11, URLENCODED, max_part_size=10) == 413
     assert await status_of(b"v=" + b"%41" * 11 + b"&w=1", URLENCODED, max_part_size=10) == 413
     assert await status_of(b"n" * 11 + b"=1", URLENCODED, max_part_size=10) == 413
+    # The same through the general decoder (an empty pair) and the one-by-one one (a NUL).
+    assert await status_of(b"v=" + b"x" * 11 + b"&&", URLENCODED, max_part_size=10) == 413
+    assert await status_of(b"v=" + b"x" * 10 + b"%00", URLENCODED, max_part_size=10) == 413
 
 
 async def test_urlencoded_huge_value_is_refused_while_streaming() -> None:
