@@ -92,8 +92,7 @@ def _too_large(what: str, limit: int) -> HTTPException:
 async def _parse_urlencoded(stream: AsyncIterable[bytes], limits: Limits) -> FormData:
     parser = _UrlencodedParser(limits)
     async for chunk in stream:
-        for window in _windows(chunk):
-            parser.feed(window)
+        parser.feed(chunk)
     return FormData(parser.finish())
 
 
@@ -158,6 +157,10 @@ class _UrlencodedParser:
 
     def feed(self, data: bytes) -> None:
         """Take ``data``; decode the pairs it completes once a window of them is held."""
+        for window in _windows(data):
+            self._feed_window(window)
+
+    def _feed_window(self, data: bytes) -> None:
         cut = data.rfind(b"&")
         if cut == -1:
             self._pending += data
@@ -180,8 +183,7 @@ class _UrlencodedParser:
         if not self._pending and not self._complete and len(data) <= _WINDOW:
             self._add(data)  # the whole body, small: nothing to split off or hold
             return self._items
-        for window in _windows(data):
-            self.feed(window)
+        self.feed(data)
         return self.finish()
 
     def finish(self) -> list[tuple[str, str]]:
