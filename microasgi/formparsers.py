@@ -44,6 +44,8 @@ _MAX_ENCODING_RATIO = 3
 # Printable ASCII, not ending in a space (RFC 2046 is stricter; real clients comply).
 _BOUNDARY = re.compile(rb"[\x20-\x7e]{0,255}[\x21-\x7e]")
 
+_URLENCODED = "application/x-www-form-urlencoded"
+
 _PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 _QUOTED_PAIR = re.compile(r'\\([\\"])')
 # How the HTML standard escapes these three characters in multipart names and filenames.
@@ -55,8 +57,11 @@ async def parse_form(
     content_type: str, body: bytes | AsyncIterable[bytes], limits: Limits
 ) -> FormData:
     """Parse a form body, whole or streamed, by its Content-Type; other types give an empty form."""
-    mime = content_type.partition(";")[0].strip().lower()
-    if mime == "application/x-www-form-urlencoded":
+    if content_type == _URLENCODED:  # what browsers send: skip the normalizing
+        mime = _URLENCODED
+    else:
+        mime = content_type.partition(";")[0].strip().lower()
+    if mime == _URLENCODED:
         if isinstance(body, bytes):
             return FormData(_UrlencodedParser(limits).feed_last(body))
         return await _parse_urlencoded(body, limits)
@@ -113,11 +118,13 @@ _NOT_AN_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 
 def _decode_fast(run: bytes, pairs: int) -> bytes | None:
     """``pairs`` pairs decoded as NUL-separated pieces, or None where that is not exact."""
-    if run.translate(None, _NOT_SEPARATORS) != b"=&" * (pairs - 1) + b"=" or b"\x00" in run:
+    if run.translate(None, _NOT_SEPARATORS) != b"=&" * (pairs - 1) + b"=":
         return None
-    if b"%" in run and (b"%00" in run or _NOT_AN_ESCAPE.search(run)):
+    if b"%" in run and _NOT_AN_ESCAPE.search(run):
         return None
-    return a2b_qp(run.translate(_AS_QUOTED_PRINTABLE))
+    joined = a2b_qp(run.translate(_AS_QUOTED_PRINTABLE))
+    # One NUL more than the separators gave: the sender's own, or a decoded %00.
+    return joined if joined.count(b"\x00") == 2 * pairs - 1 else None
 
 
 def _split_pairs(run: bytes) -> list[bytes]:
@@ -226,8 +233,8 @@ class _UrlencodedParser:
         if len(run) > self._max_size:
             self._check_sizes(joined.split(b"\x00"))
         # One decode for every piece: the calls, not the bytes, cost.
-        texts = joined.decode("utf-8", "replace").split("\x00")
-        self._items.extend(zip(texts[::2], texts[1::2], strict=True))
+        texts = iter(joined.decode("utf-8", "replace").split("\x00"))
+        self._items.extend(zip(texts, texts, strict=True))  # name, value, name, ...
 
     def _add_each(self, flat: list[bytes]) -> None:
         """Decode names and values one by one (the slow way, for pieces holding a NUL)."""
