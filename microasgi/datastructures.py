@@ -80,10 +80,13 @@ def parse_digits(text: str) -> int | None:
 
     One longer than 19 digits, leading zeros aside, is returned as ``HUGE``.
     """
-    if not text or not text.isascii() or not text.isdigit():
+    if not text.isascii() or not text.isdigit():  # "".isdigit() is False too
         return None
-    text = text.lstrip("0") or "0"
-    return HUGE if len(text) > _MAX_DIGITS else int(text)
+    if len(text) > _MAX_DIGITS:
+        text = text.lstrip("0") or "0"
+        if len(text) > _MAX_DIGITS:
+            return HUGE
+    return int(text)
 
 
 def header_items(headers: HeadersArg | None) -> Iterable[tuple[str, str]]:
@@ -253,6 +256,10 @@ class UploadFile:
 
 class FormData(MultiDict[str | UploadFile]):
     """A parsed form: a ``MultiDict`` of field values and ``UploadFile``s, in arrival order."""
+
+    # Set by the multipart parser on a form it put files in: the end of the request closes
+    # only such a form, so a form of fields alone costs nothing then.
+    _has_uploads = False
 
     async def close(self) -> None:
         """Close every ``UploadFile`` in the form."""

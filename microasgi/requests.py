@@ -286,6 +286,7 @@ class Request(HTTPConnection):
     _body_ended = False  # the last body message was received
     _body_size = 0  # body bytes received so far
     _body_limit = 0  # max_body_size, once the body is claimed
+    _length: int | None = -1  # Content-Length once parsed (-1: not yet); form() reads it too
 
     def __init__(
         self, scope: Scope, receive: Receive = _empty_receive, send: Send | None = _no_send
@@ -341,14 +342,23 @@ class Request(HTTPConnection):
         self._stream_consumed = True
         self.scope[BODY_READ_KEY] = True
         limit = self._body_limit = limits_for(self.scope).max_body_size
-        declared = declared_length(self.scope)
+        declared = self._declared_length()
         if declared is not None and declared > limit:
             raise _body_too_large(limit)
-        buffered, self._buffered = self._buffered or [], None
+        buffered = self._buffered
+        if buffered is None:
+            return []
+        self._buffered = None
         self._body_size = sum(map(len, buffered))
         if self._body_size > limit:
             raise _body_too_large(limit)
         return buffered
+
+    def _declared_length(self) -> int | None:
+        length = self._length
+        if length == -1:
+            length = self._length = declared_length(self.scope)
+        return length
 
     async def _receive_chunk(self) -> bytes:
         """The next body chunk (maybe empty) from receive(), counted against the limit."""
@@ -392,7 +402,7 @@ class Request(HTTPConnection):
             content_type = raw_header(self.scope, b"content-type") or ""
             limits = limits_for(self.scope)
             # A small body is read whole (and cached for body()), and parsed in one step.
-            declared = declared_length(self.scope)
+            declared = self._declared_length()
             if (declared is not None and declared <= _SMALL_FORM) or BODY_KEY in self.scope:
                 form = await parse_form(content_type, await self.body(), limits)
             else:
