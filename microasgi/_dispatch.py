@@ -12,7 +12,7 @@ import anyio
 from microasgi._errors import ErrorLayer
 from microasgi._types import ASGIApp, Receive, Scope, Send
 from microasgi.exceptions import HTTPException
-from microasgi.requests import BODYLESS_METHODS, FORM_KEY, Request, drain_body
+from microasgi.requests import BODY_READ_KEY, BODYLESS_METHODS, FORM_KEY, Request, drain_body
 from microasgi.responses import RedirectResponse, Response, plain_messages, to_response
 from microasgi.routing import Lookup, Route, Router, route_path
 from microasgi.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -65,7 +65,7 @@ class Dispatcher:
                 return
             if messages is not None:
                 await send(messages[0])
-                if method not in BODYLESS_METHODS:
+                if method not in BODYLESS_METHODS and BODY_READ_KEY not in scope:
                     await drain_body(scope, receive)  # before the end: see drain_body
                 await send(messages[1])
             else:
@@ -73,8 +73,9 @@ class Dispatcher:
                 assert response is not None
                 await self.errors.guard_http(response, scope, receive, send)
         finally:
-            if FORM_KEY in scope:
-                await scope[FORM_KEY].close()
+            form = scope.get(FORM_KEY)
+            if form is not None and form._has_uploads:
+                await form.close()
 
     async def _unrouted(self, scope: Scope, receive: Receive, send: Send) -> None:
         """No route: a mount, or 404, 405, OPTIONS and slash redirects."""

@@ -378,10 +378,13 @@ class _MultipartReader:
             if name == "_charset_" and isinstance(value, bytes):
                 charset = value.decode("latin-1").strip()
                 break
-        return FormData(
+        form = FormData(
             (name, _decode_text(value, charset) if isinstance(value, bytes) else value)
             for name, value in self._items
         )
+        if self._files:
+            form._has_uploads = True
+        return form
 
     async def _flush(self) -> None:
         writes, self._writes = self._writes, []
