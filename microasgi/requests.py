@@ -317,7 +317,8 @@ class Request(HTTPConnection):
         for chunk in self._claim_body():
             yield chunk
         while not self._body_ended:
-            chunk = await self._receive_chunk()
+            # Looked up per message: a streaming response's watcher may take over receive.
+            chunk = self._body_chunk(await self.scope.get(RECEIVE_KEY, self._receive)())
             if chunk:
                 yield chunk
 
@@ -328,7 +329,7 @@ class Request(HTTPConnection):
             # stream()'s loop without the generator, which would cost more than the read.
             chunks = self._claim_body()
             while not self._body_ended:
-                chunk = await self._receive_chunk()
+                chunk = self._body_chunk(await self.scope.get(RECEIVE_KEY, self._receive)())
                 if chunk:
                     chunks.append(chunk)
             body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -360,23 +361,22 @@ class Request(HTTPConnection):
             length = self._length = declared_length(self.scope)
         return length
 
-    async def _receive_chunk(self) -> bytes:
-        """The next body chunk (maybe empty) from receive(), counted against the limit."""
-        while True:
-            message = await self.scope.get(RECEIVE_KEY, self._receive)()
-            kind = message["type"]
-            if kind == "http.request":
-                if not message.get("more_body", False):
-                    self._body_ended = True
-                chunk: bytes = message.get("body", b"")
-                if chunk:
-                    self._body_size += len(chunk)
-                    if self._body_size > self._body_limit:
-                        raise _body_too_large(self._body_limit)
-                return chunk
-            if kind == "http.disconnect":
-                self._disconnected = True
-                raise ClientDisconnect()
+    def _body_chunk(self, message: Message) -> bytes:
+        """The body bytes (maybe none) of one received message, counted against the limit."""
+        kind = message["type"]
+        if kind == "http.request":
+            if not message.get("more_body", False):
+                self._body_ended = True
+            chunk: bytes = message.get("body", b"")
+            if chunk:
+                self._body_size += len(chunk)
+                if self._body_size > self._body_limit:
+                    raise _body_too_large(self._body_limit)
+            return chunk
+        if kind == "http.disconnect":
+            self._disconnected = True
+            raise ClientDisconnect()
+        return b""  # a message type we do not know: wait for the next one
 
     async def text(self) -> str:
         """The body decoded (by the Content-Type charset, UTF-8 by default)."""
