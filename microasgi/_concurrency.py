@@ -43,34 +43,50 @@ async def iterate_in_thread(iterator: Iterator[T]) -> AsyncIterator[T]:
         yield item
 
 
-@contextlib.asynccontextmanager
-async def running_beside(func: Callable[[], Coroutine[Any, Any, None]]) -> AsyncIterator[None]:
+def running_beside(
+    func: Callable[[], Coroutine[Any, Any, None]],
+) -> contextlib.AbstractAsyncContextManager[None]:
     """Run ``func()`` beside the body of the ``async with``; cancel and await it on exit.
 
     On asyncio a bare task is a fraction of the cost of an anyio task group (a streaming
     response pays it once per request); elsewhere (trio) a task group does the job. Either
     way the task has an owner that cancels it and waits for it.
     """
-    if not _on_asyncio():
-        failure: Exception | None = None
-        async with anyio.create_task_group() as group:
-            group.start_soon(func)
-            try:
-                yield
-            except Exception as exc:  # raised below, outside the group: not an ExceptionGroup
-                failure = exc
-            finally:
-                group.cancel_scope.cancel()
-        if failure is not None:
-            raise failure
-        return
-    task = asyncio.ensure_future(func())
-    try:
-        yield
-    finally:
-        task.cancel()
+    return _TaskBeside(func) if _on_asyncio() else _group_beside(func)
+
+
+class _TaskBeside:
+    """``running_beside`` on asyncio: a class, as a generator-based manager costs 3 us more."""
+
+    __slots__ = ("_func", "_task")
+
+    def __init__(self, func: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self._func = func
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> None:
+        self._task = asyncio.ensure_future(self._func())
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await task
+            await self._task
+
+
+@contextlib.asynccontextmanager
+async def _group_beside(func: Callable[[], Coroutine[Any, Any, None]]) -> AsyncIterator[None]:
+    failure: Exception | None = None
+    async with anyio.create_task_group() as group:
+        group.start_soon(func)
+        try:
+            yield
+        except Exception as exc:  # raised below, outside the group: not an ExceptionGroup
+            failure = exc
+        finally:
+            group.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
 
 
 def _on_asyncio() -> bool:
