@@ -2616,6 +2616,37 @@ async def test_streaming_the_request_body_back_loses_nothing_on_asgi_2_3() -> No
     assert body_of(sent) == b"abcdefgh"
 
 
+async def test_echoing_a_body_over_the_limit_on_asgi_2_3_ends_instead_of_hanging() -> None:
+    # On 2.3 the disconnect watcher reads the body and relays it. The message that crosses
+    # max_body_size must reach the reader, which then fails: dropping it left the reader
+    # waiting for bytes that never came, and the client waiting for the end of a response.
+    app = App(max_body_size=4)
+
+    @app.post("/echo")
+    async def echo(request: Request) -> Response:
+        return StreamingResponse(request.stream())
+
+    chunks = [b"abc", b"def", b"ghi"]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        await anyio.lowlevel.checkpoint()
+        if chunks:
+            chunk = chunks.pop(0)
+            return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+        await anyio.sleep_forever()  # the client waits for the response
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    with anyio.fail_after(5):
+        with pytest.raises(HTTPException) as failed:
+            await app(http_scope("/echo", "POST", spec_version="2.3"), receive, send)
+    assert failed.value.status_code == 413
+    assert body_of(sent) == b"abc"
+
+
 async def test_a_long_path_against_path_routes_is_answered() -> None:
     # The cost is bounded structurally in test_routing.py (trie visits, not seconds):
     # here, a 16 KB path gets its 405 and 404 like any other.
