@@ -62,7 +62,9 @@ class App:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection (http, websocket or lifespan)."""
-        if ROOT_APP_KEY not in scope:
+        if ROOT_APP_KEY not in scope and scope.get("root_path"):
+            # Without a root_path there is nothing to fix, and url_for's defaults are right;
+            # a Mount marks the scope it hands down (Mount.child_scope).
             scope = self._outermost(scope)
         scope[APP_KEY] = self
         stack = self._stack or self._build_stack()

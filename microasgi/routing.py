@@ -30,6 +30,7 @@ from microasgi.converters import (
     StringConverter,
     UUIDConverter,
 )
+from microasgi.requests import APP_KEY, ROOT_APP_KEY, SERVER_ROOT_PATH_KEY
 
 __all__ = [
     "BUILTIN_CONVERTERS",
@@ -290,6 +291,10 @@ class Mount:
         """A shallow copy of ``scope`` for the mounted app: ``root_path`` gains the prefix."""
         child = dict(scope)
         child["root_path"] = scope.get("root_path", "") + self.path
+        if ROOT_APP_KEY not in scope and APP_KEY in scope:
+            # What the outermost App leaves unmarked when the server gave no root_path.
+            child[ROOT_APP_KEY] = scope[APP_KEY]
+            child[SERVER_ROOT_PATH_KEY] = scope.get("root_path", "")
         return child
 
     def url_path(self, name: str | None, params: dict[str, Any]) -> str:
