@@ -126,6 +126,10 @@ QUERY_BODIES = [
     b"sp=a+b+c&pct=a%20b%2Bc%26d%3De",
     b"bad=%zz%4&half=%2&end=%",
     b"unicode=%E2%82%AC%C3%A9",
+    # A "%" before a line break, or last: a quoted-printable decoder would drop it.
+    b"lf=%\nx",
+    b"crlf=%\r\nx&cr=%\rx",
+    b"last=%",
     b"",
 ]
 
