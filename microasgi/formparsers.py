@@ -63,7 +63,7 @@ async def parse_form(
         mime = content_type.partition(";")[0].strip().lower()
     if mime == _URLENCODED:
         if isinstance(body, bytes):
-            return FormData(_UrlencodedParser(limits).feed_last(body))
+            return _parse_urlencoded_body(body, limits)
         return await _parse_urlencoded(body, limits)
     if mime == "multipart/form-data":
         reader = _MultipartReader(_boundary(content_type), limits)
@@ -92,6 +92,16 @@ def _too_large(what: str, limit: int) -> HTTPException:
 
 
 # --- application/x-www-form-urlencoded ---------------------------------------------
+
+
+def _parse_urlencoded_body(body: bytes, limits: Limits) -> FormData:
+    if len(body) <= _WINDOW:  # nothing to split off or hold: decode it in one run
+        decoder = _PairDecoder(limits)
+        decoder.add(body)
+        return FormData(decoder.items)
+    parser = _UrlencodedParser(limits)
+    parser.feed(body)
+    return FormData(parser.finish())
 
 
 async def _parse_urlencoded(stream: AsyncIterable[bytes], limits: Limits) -> FormData:
@@ -138,28 +148,66 @@ def _split_pairs(run: bytes) -> list[bytes]:
     return flat
 
 
-class _UrlencodedParser:
-    """Split complete ``name=value`` pairs off each chunk; hold back only the last one."""
+class _PairDecoder:
+    """Decode runs of complete ``name=value`` pairs into items, within the form's limits."""
 
-    __slots__ = (
-        "_complete",
-        "_complete_size",
-        "_items",
-        "_max_fields",
-        "_max_raw",
-        "_max_size",
-        "_pending",
-    )
+    __slots__ = ("_max_fields", "_max_size", "items")
 
     def __init__(self, limits: Limits) -> None:
-        self._items: list[tuple[str, str]] = []
+        self.items: list[tuple[str, str]] = []
+        self._max_fields = limits.max_form_fields
+        self._max_size = limits.max_part_size
+
+    def add(self, run: bytes) -> None:
+        """Decode a run of complete pairs, ``name=value&...``, into items."""
+        pairs = run.count(b"&") + 1
+        joined = _decode_fast(run, pairs)
+        if joined is None:
+            flat = _split_pairs(run)
+            self._make_room(len(flat) // 2)
+            # NUL joins the pieces: none holds one unescaped, and no UTF-8 sequence does.
+            joined = b"\x00".join(flat)
+            if b"%00" in joined or joined.count(b"\x00") != len(flat) - 1:
+                self._add_each(flat)  # a NUL of the sender's own
+                return
+            joined = _unquote_plus(joined)
+        else:
+            self._make_room(pairs)
+        # Decoding never lengthens: only a run over the limit can hold a piece over it.
+        if len(run) > self._max_size:
+            self._check_sizes(joined.split(b"\x00"))
+        # One decode for every piece: the calls, not the bytes, cost.
+        texts = iter(joined.decode("utf-8", "replace").split("\x00"))
+        self.items.extend(zip(texts, texts, strict=True))  # name, value, name, ...
+
+    def _add_each(self, flat: list[bytes]) -> None:
+        """Decode names and values one by one (the slow way, for pieces holding a NUL)."""
+        pieces = [_unquote_plus(piece) for piece in flat]
+        self._check_sizes(pieces)
+        texts = [piece.decode("utf-8", "replace") for piece in pieces]
+        self.items.extend(zip(texts[::2], texts[1::2], strict=True))
+
+    def _make_room(self, fields: int) -> None:
+        if len(self.items) + fields > self._max_fields:
+            raise _too_many("fields", self._max_fields)
+
+    def _check_sizes(self, pieces: list[bytes]) -> None:
+        if pieces and max(map(len, pieces)) > self._max_size:
+            raise _too_large("field", self._max_size)
+
+
+class _UrlencodedParser(_PairDecoder):
+    """Split complete ``name=value`` pairs off each chunk; hold back only the last one."""
+
+    __slots__ = ("_complete", "_complete_size", "_max_raw", "_pending")
+
+    def __init__(self, limits: Limits) -> None:
+        super().__init__(limits)
         self._pending = bytearray()
         # Runs of complete pairs not decoded yet: decoding many at once is cheaper, and
         # holding at most a window of them keeps memory bounded.
         self._complete: list[bytes] = []
         self._complete_size = 0
-        self._max_fields = limits.max_form_fields
-        self._max_size = limits.max_part_size
         self._max_raw = limits.max_part_size * _MAX_ENCODING_RATIO
 
     def feed(self, data: bytes) -> None:
@@ -185,26 +233,18 @@ class _UrlencodedParser:
         if len(self._pending) > self._max_raw:
             self._check_pending()
 
-    def feed_last(self, data: bytes) -> list[tuple[str, str]]:
-        """Take the body's last ``data``; return every pair in order."""
-        if not self._pending and not self._complete and len(data) <= _WINDOW:
-            self._add(data)  # the whole body, small: nothing to split off or hold
-            return self._items
-        self.feed(data)
-        return self.finish()
-
     def finish(self) -> list[tuple[str, str]]:
         """Parse the last pair and return every pair in order."""
         if self._pending:
             self._complete.append(bytes(self._pending))
             self._pending = bytearray()
         self._flush()
-        return self._items
+        return self.items
 
     def _flush(self) -> None:
         complete, self._complete, self._complete_size = self._complete, [], 0
         if complete:
-            self._add(complete[0] if len(complete) == 1 else b"&".join(complete))
+            self.add(complete[0] if len(complete) == 1 else b"&".join(complete))
 
     def _check_pending(self) -> None:
         # The pair is still arriving: refuse it as soon as its name or value is
@@ -212,43 +252,6 @@ class _UrlencodedParser:
         pending = self._pending
         equals = pending.find(b"=", 0, self._max_raw + 1)
         if equals == -1 or len(pending) - equals - 1 > self._max_raw:
-            raise _too_large("field", self._max_size)
-
-    def _add(self, run: bytes) -> None:
-        """Decode a run of complete pairs, ``name=value&...``, into items."""
-        pairs = run.count(b"&") + 1
-        joined = _decode_fast(run, pairs)
-        if joined is None:
-            flat = _split_pairs(run)
-            self._make_room(len(flat) // 2)
-            # NUL joins the pieces: none holds one unescaped, and no UTF-8 sequence does.
-            joined = b"\x00".join(flat)
-            if b"%00" in joined or joined.count(b"\x00") != len(flat) - 1:
-                self._add_each(flat)  # a NUL of the sender's own
-                return
-            joined = _unquote_plus(joined)
-        else:
-            self._make_room(pairs)
-        # Decoding never lengthens: only a run over the limit can hold a piece over it.
-        if len(run) > self._max_size:
-            self._check_sizes(joined.split(b"\x00"))
-        # One decode for every piece: the calls, not the bytes, cost.
-        texts = iter(joined.decode("utf-8", "replace").split("\x00"))
-        self._items.extend(zip(texts, texts, strict=True))  # name, value, name, ...
-
-    def _add_each(self, flat: list[bytes]) -> None:
-        """Decode names and values one by one (the slow way, for pieces holding a NUL)."""
-        pieces = [_unquote_plus(piece) for piece in flat]
-        self._check_sizes(pieces)
-        texts = [piece.decode("utf-8", "replace") for piece in pieces]
-        self._items.extend(zip(texts[::2], texts[1::2], strict=True))
-
-    def _make_room(self, fields: int) -> None:
-        if len(self._items) + fields > self._max_fields:
-            raise _too_many("fields", self._max_fields)
-
-    def _check_sizes(self, pieces: list[bytes]) -> None:
-        if pieces and max(map(len, pieces)) > self._max_size:
             raise _too_large("field", self._max_size)
 
 
