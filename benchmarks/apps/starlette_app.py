@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import (
@@ -50,8 +52,9 @@ async def query(request: Request) -> Response:
 
 async def form(request: Request) -> Response:
     """Parse the urlencoded form, answer its 10 values."""
-    async with request.form() as data:
-        return PlainTextResponse(",".join([str(data[name]) for name in FORM_NAMES]))
+    async with request.form() as form:
+        data: Any = form  # looked up as every other app does: no str() per value
+        return PlainTextResponse(",".join([data[name] for name in FORM_NAMES]))
 
 
 async def upload(request: Request) -> Response:
