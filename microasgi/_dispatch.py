@@ -46,7 +46,7 @@ class Dispatcher:
             return
         route: Route = match.route  # type: ignore[assignment]  # http trees hold Routes
         params = match.params
-        scope["path_params"] = params
+        scope["path_params"] = params if params else {}  # a static match's {} is shared
         response: Response | None = None
         try:
             try:

@@ -384,8 +384,9 @@ class _Tree:
 
     def __init__(self, routes: Iterable[AnyRoute], mounts: Iterable[Mount]) -> None:
         self.root = _Node()
-        # path -> method -> the first route for it: a parameterless path is two dict hits
-        self.static: dict[str, dict[str, AnyRoute]] = {}
+        # path -> method -> the match of the first route for it, built once and shared: a
+        # parameterless path is two dict hits (a match must not be changed by its users)
+        self.static: dict[str, dict[str, Match]] = {}
         for route in routes:
             segments = route.compile()
             node = self.root
@@ -395,7 +396,8 @@ class _Tree:
             if all(segment.literal is not None for segment in segments):
                 by_method = self.static.setdefault(route.path, {})
                 for method in route.methods if isinstance(route, Route) else ("GET",):
-                    by_method.setdefault(method, route)
+                    if method not in by_method:
+                        by_method[method] = Match(route, {})
         for mount in mounts:
             node = self.root
             for text in _split(mount.path) if mount.path else ():
@@ -408,9 +410,9 @@ class _Tree:
         """The most specific match accepting ``method``, or None."""
         static = self.static.get(path)
         if static is not None:
-            route = static.get(method)
-            if route is not None:
-                return Match(route, {})
+            match = static.get(method)
+            if match is not None:
+                return match
         if not path.startswith("/"):
             return None
         return self._search(self.root, _split(path), 0, [], method, None)

@@ -103,6 +103,21 @@ async def test_huge_int_is_a_404_not_a_500() -> None:
     assert response.status_code == 404
 
 
+async def test_a_static_routes_path_params_are_its_own_per_request() -> None:
+    # A parameterless route's lookup result is built once; the dict a request sees is not.
+    app = App()
+
+    @app.get("/static")
+    async def static(request: Request) -> dict[str, Any]:
+        seen = dict(request.path_params)
+        request.path_params["mine"] = "set by the previous request"
+        return seen
+
+    async with TestClient(app) as client:
+        assert (await client.get("/static")).json() == {}
+        assert (await client.get("/static")).json() == {}
+
+
 async def test_custom_converter_registered_after_the_route_still_applies() -> None:
     class Hex:
         regex = "[0-9a-f]+"
