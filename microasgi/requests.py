@@ -111,6 +111,22 @@ def raw_header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def _content_headers(scope: Scope) -> tuple[str, int | None]:
+    """The Content-Type (``""`` if absent) and the declared Content-Length, in one pass."""
+    content_type: bytes | None = None
+    length: bytes | None = None
+    for key, value in scope["headers"]:
+        if key == b"content-type":
+            if content_type is None:
+                content_type = value
+        elif key == b"content-length" and length is None:
+            length = value
+    return (
+        "" if content_type is None else content_type.decode("latin-1"),
+        None if length is None else parse_digits(length.decode("latin-1")),
+    )
+
+
 def declared_length(scope: Scope) -> int | None:
     """The body length the Content-Length header declares; None if absent or not a number."""
     value = raw_header(scope, b"content-length")
@@ -286,7 +302,7 @@ class Request(HTTPConnection):
     _body_ended = False  # the last body message was received
     _body_size = 0  # body bytes received so far
     _body_limit = 0  # max_body_size, once the body is claimed
-    _length: int | None = -1  # Content-Length once parsed (-1: not yet); form() reads it too
+    _length: int | None = -1  # Content-Length once parsed (-1: not yet); form() sets it too
 
     def __init__(
         self, scope: Scope, receive: Receive = _empty_receive, send: Send | None = _no_send
@@ -399,10 +415,10 @@ class Request(HTTPConnection):
         """The body parsed as a form (urlencoded or multipart), within the App's limits."""
         form: FormData | None = self.scope.get(FORM_KEY)
         if form is None:
-            content_type = raw_header(self.scope, b"content-type") or ""
+            content_type, declared = _content_headers(self.scope)
+            self._length = declared
             limits = limits_for(self.scope)
             # A small body is read whole (and cached for body()), and parsed in one step.
-            declared = self._declared_length()
             if (declared is not None and declared <= _SMALL_FORM) or BODY_KEY in self.scope:
                 form = await parse_form(content_type, await self.body(), limits)
             else:
