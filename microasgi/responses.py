@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import http.cookies
 import json
 import os
 import secrets
 import stat
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from typing import Any, Literal
@@ -19,7 +20,7 @@ import anyio
 from multidict import CIMultiDict
 
 from microasgi import _files
-from microasgi._concurrency import iterate_in_thread, run_callable, running_beside
+from microasgi._concurrency import iterate_in_thread, run_callable, run_until
 from microasgi._extensions import PATHSEND, supports
 from microasgi._types import Message, RawHeaders, Receive, Scope, Send
 from microasgi.datastructures import HeadersArg, encode_header, encode_headers, header_items
@@ -33,6 +34,15 @@ from microasgi.requests import (
 
 Background = Callable[[], Any]
 Content = Any  # bytes or str for Response; what render() accepts for subclasses
+
+
+@functools.lru_cache(maxsize=256)
+def _content_type_header(media_type: str, charset: str) -> tuple[bytes, bytes]:
+    # Cached: the same few media types come with every response, and encoding one is
+    # a third of a small response's set-up.
+    if media_type.startswith("text/") and "charset=" not in media_type:
+        media_type = f"{media_type}; charset={charset}"
+    return encode_header("content-type", media_type)
 
 
 class Response:
@@ -54,7 +64,7 @@ class Response:
             self.media_type = media_type
         self.body = self.render(content)
         self.background = background
-        self._raw: RawHeaders | None = self._render_headers(headers)
+        self._raw: RawHeaders | None = self._render_headers(headers, len(self.body))
         self._headers: CIMultiDict[str] | None = None
 
     def render(self, content: Any) -> bytes:
@@ -69,26 +79,27 @@ class Response:
             return bytes(content)
         raise TypeError(f"{type(self).__name__} content must be bytes or str, not {content!r}")
 
-    def _content_type(self) -> str | None:
-        media_type = self.media_type
-        if (
-            media_type is not None
-            and media_type.startswith("text/")
-            and "charset=" not in media_type
-        ):
-            return f"{media_type}; charset={self.charset}"
-        return media_type
+    def _content_type(self) -> tuple[bytes, bytes] | None:
+        """The Content-Type header for ``media_type`` (text types name the charset)."""
+        if self.media_type is None:
+            return None
+        return _content_type_header(self.media_type, self.charset)
 
-    def _render_headers(self, headers: HeadersArg | None) -> RawHeaders:
-        raw = encode_headers(headers)
-        names = {name for name, _ in raw}
-        if b"content-length" not in names and not (
-            self.status_code < 200 or self.status_code in (204, 304)
+    def _render_headers(self, headers: HeadersArg | None, length: int | None) -> RawHeaders:
+        """``headers`` encoded, with Content-Type and (for a body of known ``length`` the
+        status allows) Content-Length, unless they are there already.
+        """
+        raw = encode_headers(headers) if headers is not None else []
+        names = {name for name, _ in raw} if raw else ()
+        if (
+            length is not None
+            and b"content-length" not in names
+            and not (self.status_code < 200 or self.status_code in (204, 304))
         ):
-            raw.append((b"content-length", str(len(self.body)).encode()))
+            raw.append((b"content-length", b"%d" % length))
         content_type = self._content_type()
         if content_type is not None and b"content-type" not in names:
-            raw.append(encode_header("content-type", content_type))
+            raw.append(content_type)
         return raw
 
     @property
@@ -276,9 +287,15 @@ ContentStream = AsyncIterable[Chunk] | Iterable[Chunk]
 Trailers = Callable[[], Awaitable[HeadersArg]]
 
 
-def _spec_version(scope: Scope) -> tuple[int, ...]:
+def _send_reports_disconnects(scope: Scope) -> bool:
+    """Whether the server's ``send`` raises OSError once the client is gone (ASGI 2.4+)."""
+    return _spec_version(scope.get("asgi", {}).get("spec_version", "2.0")) >= (2, 4)
+
+
+@functools.lru_cache(maxsize=16)
+def _spec_version(version: str) -> tuple[int, ...]:
     try:
-        return tuple(int(p) for p in scope.get("asgi", {}).get("spec_version", "2.0").split("."))
+        return tuple(int(part) for part in version.split("."))
     except ValueError:
         return (2, 0)
 
@@ -312,12 +329,16 @@ class _ClientGone(Exception):
 
 
 async def _until_disconnect(
-    scope: Scope, receive: Receive, send: Send, send_body: Callable[[Send], Awaitable[None]]
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    send_body: Callable[..., Coroutine[Any, Any, None]],
+    *args: Any,
 ) -> None:
-    """Run ``send_body(send)``, stopping quietly when the client disconnects."""
+    """Run ``send_body(send, *args)``, stopping quietly when the client disconnects."""
     send = past_start(send)
-    if _spec_version(scope) >= (2, 4):
-        # Servers on 2.4+ raise OSError from send once the client is gone.
+    if _send_reports_disconnects(scope):
+
         async def checked_send(message: Message) -> None:
             try:
                 await send(message)
@@ -325,52 +346,50 @@ async def _until_disconnect(
                 raise _ClientGone from None
 
         with contextlib.suppress(_ClientGone):
-            await send_body(checked_send)
+            await send_body(checked_send, *args)
         return
-    # Older servers only say so through receive(): a watcher task becomes its one reader,
-    # and relays body messages to a Request still reading them (a body echoed back), up
-    # to the body limit, so neither the disconnect nor a body byte is missed.
-    relay = _BodyRelay(limits_for(scope).max_body_size)
-    with anyio.CancelScope() as sending:
-
-        async def watch() -> None:
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    sending.cancel()
-                    return
-                relay.put(message)
-
-        async with running_beside(watch):
-            scope[RECEIVE_KEY] = relay.receive
-            try:
-                await send_body(send)
-            finally:
-                del scope[RECEIVE_KEY]
+    # Older servers only say so through receive(): a watcher becomes its one reader, and
+    # relays body messages to a Request still reading them (a body echoed back), up to
+    # the body limit, so neither the disconnect nor a body byte is missed.
+    relay = _BodyRelay(scope, receive)
+    scope[RECEIVE_KEY] = relay.receive
+    try:
+        await run_until(send_body(send, *args), relay.until_disconnected)
+    finally:
+        del scope[RECEIVE_KEY]
 
 
 class _BodyRelay:
-    """The body messages a response's watcher received, for the one Request reading them.
+    """The server's ``receive``, read for the disconnect, and relayed to the one Request
+    still reading the body.
 
     A deque and an event made only when the reader has to wait: most responses relay
     nothing, and an anyio memory stream cost them 10 us each.
     """
 
-    __slots__ = ("_arrived", "_budget", "_messages")
+    __slots__ = ("_arrived", "_messages", "_receive", "_scope")
 
-    def __init__(self, budget: int) -> None:
-        self._messages: collections.deque[Message] = collections.deque()
+    def __init__(self, scope: Scope, receive: Receive) -> None:
+        self._scope = scope
+        self._receive = receive
+        self._messages: collections.deque[Message] | None = None  # made for the first
         self._arrived: anyio.Event | None = None
-        self._budget = budget
 
-    def put(self, message: Message) -> None:
-        """Keep ``message`` for the reader, up to the one that crosses the body limit."""
-        if self._budget < 0:
-            return  # the reader has what makes it fail with a 413: keep no more
-        self._budget -= len(message.get("body", b""))
-        self._messages.append(message)
-        if self._arrived is not None:
-            self._arrived.set()
+    async def until_disconnected(self) -> None:
+        """Read the server's messages, keeping body ones, until the client disconnects."""
+        budget = limits_for(self._scope).max_body_size
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                return
+            if budget < 0:
+                continue  # the reader has what makes it fail with a 413: keep no more
+            budget -= len(message.get("body", b""))
+            if self._messages is None:
+                self._messages = collections.deque()
+            self._messages.append(message)
+            if self._arrived is not None:
+                self._arrived.set()
 
     async def receive(self) -> Message:
         """The next relayed message, waiting for the watcher if there is none yet."""
@@ -399,57 +418,47 @@ class StreamingResponse(Response):
         self.content = content
         self.background = background
         self.trailers = trailers
-        raw = encode_headers(headers)
-        content_type = self._content_type()
-        if content_type is not None and all(name != b"content-type" for name, _ in raw):
-            raw.append(encode_header("content-type", content_type))
-        self._raw = raw
+        self._raw = self._render_headers(headers, None)
         self._headers = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send start, each chunk as it comes, the end, then trailers where possible."""
-        head = scope.get("method") == "HEAD"
-        with_trailers = self.trailers is not None and not head and wants_trailers(scope)
+        method = scope.get("method")
+        with_trailers = self.trailers is not None and method != "HEAD" and wants_trailers(scope)
         start = {"type": "http.response.start", "status": self.status_code}
         start["headers"] = self.raw_headers()
         if with_trailers:
             start["trailers"] = True
         chunks = self._chunks()
-
-        async def send_body(send: Send) -> None:
-            await self._stream(chunks, scope, receive, send)
-            if with_trailers:
-                assert self.trailers is not None
-                trailers = encode_headers(await self.trailers())
-                await send(
-                    {"type": "http.response.trailers", "headers": trailers, "more_trailers": False}
-                )
-
         try:
             await send(start)
-            if head:
+            if method == "HEAD":
                 await send({"type": "http.response.body", "body": b""})
             else:
-                await _until_disconnect(scope, receive, send, send_body)
+                await _until_disconnect(
+                    scope, receive, send, self._send_body, chunks, scope, receive, with_trailers
+                )
         finally:
             # Close what we iterated, so the user's generator runs its cleanup now.
-            for iterator in (chunks, self.content):
-                aclose = getattr(iterator, "aclose", None)
-                if aclose is not None:
-                    await aclose()
-                elif callable(getattr(iterator, "close", None)):
-                    await anyio.to_thread.run_sync(iterator.close)  # type: ignore[union-attr]
+            await _close(chunks)
+            if self.content is not chunks:
+                await _close(self.content)
         if self.background is not None:
             await run_callable(self.background)
 
     def _chunks(self) -> AsyncIterator[Chunk]:
         content = self.content
-        if isinstance(content, AsyncIterable):
+        if hasattr(content, "__aiter__"):  # what isinstance(AsyncIterable) checks, quicker
             return content.__aiter__()
         return iterate_in_thread(iter(content))
 
-    async def _stream(
-        self, chunks: AsyncIterator[Chunk], scope: Scope, receive: Receive, send: Send
+    async def _send_body(
+        self,
+        send: Send,
+        chunks: AsyncIterator[Chunk],
+        scope: Scope,
+        receive: Receive,
+        with_trailers: bool,
     ) -> None:
         async for chunk in chunks:
             if not isinstance(chunk, bytes):
@@ -459,6 +468,21 @@ class StreamingResponse(Response):
         if scope.get("method") not in BODYLESS_METHODS:
             await drain_body(scope, receive)  # before the end: see drain_body
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+        if with_trailers:
+            assert self.trailers is not None
+            trailers = encode_headers(await self.trailers())
+            await send(
+                {"type": "http.response.trailers", "headers": trailers, "more_trailers": False}
+            )
+
+
+async def _close(iterator: object) -> None:
+    """Close an iterator, if it can be: a generator's ``finally`` runs now, not at GC."""
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        await aclose()
+    elif callable(close := getattr(iterator, "close", None)):
+        await anyio.to_thread.run_sync(close)
 
 
 def _from_body(body: Any, status: int | None, headers: HeadersArg | None) -> Response:
@@ -553,7 +577,7 @@ class FileResponse(Response):
         names = {name for name, _ in raw}
         content_type = self._content_type()
         if content_type is not None and b"content-type" not in names:
-            raw.append(encode_header("content-type", content_type))
+            raw.append(content_type)
         if b"accept-ranges" not in names:
             raw.append((b"accept-ranges", b"bytes"))
         if filename is not None and b"content-disposition" not in names:
@@ -669,7 +693,7 @@ class FileResponse(Response):
         file = await self._open()
         try:
             await send(start)
-            await _until_disconnect(scope, receive, send, self._body(file, ranges, parts))
+            await _until_disconnect(scope, receive, send, self._send_file, file, ranges, parts)
         finally:
             # The file closes even when the transfer is cancelled (client gone, shutdown).
             with anyio.CancelScope(shield=True):
@@ -681,27 +705,22 @@ class FileResponse(Response):
         except FileNotFoundError:
             raise RuntimeError(f"File at path {self.path} does not exist.") from None
 
-    def _body(
+    async def _send_file(
         self,
+        send: Send,
         file: anyio.AsyncFile[bytes],
         ranges: list[_files.ByteRange],
         parts: _files.ByteRangesBody | None,
-    ) -> Callable[[Send], Awaitable[None]]:
-        """The body sender: the ranges of ``file``, framed as multipart when ``parts``."""
-
-        async def send_body(send: Send) -> None:
-            if parts is None:
-                await self._send_span(file, *ranges[0], send, more_body=False)
-                return
-            for head, (start, stop) in zip(parts.part_heads, ranges, strict=True):
-                await send({"type": "http.response.body", "body": head, "more_body": True})
-                await self._send_span(file, start, stop, send, more_body=True)
-                await send(
-                    {"type": "http.response.body", "body": parts.part_tail, "more_body": True}
-                )
-            await send({"type": "http.response.body", "body": parts.closing})
-
-        return send_body
+    ) -> None:
+        """Send the ranges of ``file``, framed as multipart when ``parts``."""
+        if parts is None:
+            await self._send_span(file, *ranges[0], send, more_body=False)
+            return
+        for head, (start, stop) in zip(parts.part_heads, ranges, strict=True):
+            await send({"type": "http.response.body", "body": head, "more_body": True})
+            await self._send_span(file, start, stop, send, more_body=True)
+            await send({"type": "http.response.body", "body": parts.part_tail, "more_body": True})
+        await send({"type": "http.response.body", "body": parts.closing})
 
     async def _send_span(
         self, file: anyio.AsyncFile[bytes], start: int, stop: int, send: Send, more_body: bool

@@ -264,6 +264,34 @@ async def test_streaming_stops_when_the_client_disconnects_and_closes_the_genera
     assert not any(m.get("more_body") is False for m in sent)
 
 
+async def test_a_stream_waiting_for_events_stops_on_disconnect_and_background_still_runs() -> None:
+    events: list[str] = []
+    never = anyio.Event()
+
+    async def waiting() -> AsyncIterator[bytes]:
+        yield b"data: hello\n\n"
+        try:
+            await never.wait()  # an event stream with nothing more to say
+            yield b"never sent"
+        finally:
+            events.append("generator closed")
+
+    async def background() -> None:
+        await anyio.sleep(0.01)  # the cancel that stopped the stream is not left over
+        events.append("background ran")
+
+    async def receive() -> Message:
+        await anyio.sleep(0.02)
+        return {"type": "http.disconnect"}
+
+    send = harness.Recorder()
+    response = StreamingResponse(waiting(), background=background)
+    with anyio.fail_after(5):
+        await response(scope_for(), receive, send)
+    assert events == ["generator closed", "background ran"]
+    assert [m.get("body") for m in send.messages[1:]] == [b"data: hello\n\n"]
+
+
 async def test_streaming_on_asgi_2_4_stops_on_oserror() -> None:
     closed = anyio.Event()
 
