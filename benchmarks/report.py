@@ -46,10 +46,12 @@ How to read it:
   the event loop. A compiled parser (Falcon's Cython) can beat it: that shows as a negative
   extra cost.
 - The scopes say ASGI spec 2.3, as uvicorn's do. There a client that leaves is reported only
-  through `receive()`, so microasgi's streaming and file responses (like Starlette's) run a
-  watcher task beside the body, which stops it when the client goes; BlackSheep and Falcon do
-  not watch, and keep producing for a client that has gone. On a 2.4 server (where `send`
-  raises instead) microasgi runs no watcher.
+  through `receive()`, so microasgi's streaming and file responses (like Starlette's) watch
+  for it, and stop the body when the client goes; BlackSheep and Falcon do not watch, and keep
+  producing for a client that has gone. Starlette runs a task group for every stream;
+  microasgi starts its watcher task only once the body first waits on the event loop, which
+  the file's reads do and the streaming scenario's chunks from memory never do. On a 2.4
+  server (where `send` raises instead) microasgi runs no watcher.
 - The 1 MiB scenarios (multipart, FileResponse) move by up to 2x between runs with the memory
   allocator's state: touching fresh memory costs about 300 µs per MiB in page faults on this
   virtual machine, and whether a 1 MiB buffer is fresh depends on what ran before. Compare
