@@ -55,7 +55,8 @@ def run_until(
     if _NATIVE_RACE and asyncio._get_running_loop() is not None:
         # Until the body first waits on the event loop nothing else runs, so ``until``
         # could not have ended: a body that never waits (chunks from memory, sends that
-        # do not block) pays for no task and no extra turn of the loop (8 us together).
+        # do not block) pays for no task, no cancel scope and no extra turn of the loop
+        # (about 20 us of a 16-chunk stream's 28 us over raw ASGI, before this).
         try:
             waiting_on = body.send(None)
         except StopIteration:
