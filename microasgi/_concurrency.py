@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterator
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, TypeVar
 
 import anyio
 
@@ -50,34 +49,47 @@ def run_until(
 
     An exception from either one propagates, and the other one is cancelled.
     """
-    # asyncio's low-level twin of get_running_loop (in asyncio.events.__all__): None on
-    # trio, and no exception to catch.
-    if _NATIVE_RACE and asyncio._get_running_loop() is not None:
-        # Until the body first waits on the event loop nothing else runs, so ``until``
-        # could not have ended: a body that never waits (chunks from memory, sends that
-        # do not block) pays for no task, no cancel scope and no extra turn of the loop
-        # (about 20 us of a 16-chunk stream's 28 us over raw ASGI, before this).
+    return _race_on_asyncio(body, until) if _on_asyncio() else _race_in_group(body, until)
+
+
+async def _race_on_asyncio(
+    body: Coroutine[Any, Any, None], until: Callable[[], Awaitable[None]]
+) -> None:
+    """``run_until`` on asyncio: the body in a cancel scope, ``until`` in a task started
+    only once the body first waits on the event loop.
+
+    Until then nothing else runs, so ``until`` could not have ended: a body that never
+    waits (chunks from memory, sends that do not block) pays for no task and no extra
+    turn of the loop. The cancel scope is anyio's, entered before the body starts, so a
+    body that shields its cleanup, or waits for a worker thread, is cancelled as anyio
+    promises: after the shield, after the thread.
+    """
+    with anyio.CancelScope() as scope:
         try:
             waiting_on = body.send(None)
         except StopIteration:
-            return _DONE
-        return _AsyncioRace(until).run(_Resumed(body, waiting_on))
-    return _race_in_group(body, until)
+            return
+        watcher = asyncio.ensure_future(_cancel_when_done(until, scope))
+        try:
+            await _Resumed(body, waiting_on)
+        finally:
+            if not watcher.done():
+                watcher.cancel()
+                # Unlike awaiting it, this takes no cancel of the caller's for its own.
+                await asyncio.wait((watcher,))
+            if not watcher.cancelled() and (error := watcher.exception()) is not None:
+                raise error
 
 
-_NATIVE_RACE = sys.version_info >= (3, 11)  # asyncio can tell its cancels from others'
-
-
-class _Done:
-    """An awaitable that is done: what ``run_until`` returns for a body that ended."""
-
-    __slots__ = ()
-
-    def __await__(self) -> Generator[Any, None, None]:
-        return iter(())  # type: ignore[return-value]  # finished before the first step
-
-
-_DONE = _Done()
+async def _cancel_when_done(until: Callable[[], Awaitable[None]], scope: anyio.CancelScope) -> None:
+    try:
+        await until()
+    except asyncio.CancelledError:
+        raise  # cancelled by _race_on_asyncio: the body is over, there is nothing to stop
+    except BaseException:
+        scope.cancel()  # the body stops, and _race_on_asyncio raises this
+        raise
+    scope.cancel()
 
 
 class _Resumed:
@@ -109,73 +121,10 @@ class _Resumed:
                 return (yield from coro.__await__())
 
 
-class _CountedTask(Protocol):
-    """An ``asyncio.Task`` from 3.11 on, which counts the cancels asked of it."""
-
-    def cancel(self, msg: Any | None = None) -> bool:
-        """Ask the task to cancel."""
-
-    def uncancel(self) -> int:
-        """Take back one cancel; the number still asked."""
-
-    def cancelling(self) -> int:
-        """The number of cancels asked and not taken back."""
-
-
-class _AsyncioRace:
-    """``run_until`` on asyncio, once the body waits: ``until`` in a task of its own.
-
-    The body is stopped as ``asyncio.timeout`` stops one: ``Task.cancel``, then
-    ``uncancel`` once the ``CancelledError`` is back, which tells ours from anyone else's.
-    """
-
-    __slots__ = ("_cancelled", "_host", "_over", "_until")
-
-    def __init__(self, until: Callable[[], Awaitable[None]]) -> None:
-        self._until = until
-        self._host: _CountedTask | None = None
-        self._over = False
-        self._cancelled = False
-
-    async def run(self, body: Awaitable[None]) -> None:
-        """Await ``body`` to its end, or until ``until()`` ends."""
-        task = asyncio.current_task()
-        assert task is not None
-        host = self._host = cast(_CountedTask, task)
-        watcher = asyncio.ensure_future(self._watch())
-        try:
-            await body
-        except asyncio.CancelledError:
-            if not self._cancelled:
-                raise
-            self._cancelled = False
-            if host.uncancel():  # cancelled by someone else as well
-                raise
-        finally:
-            self._over = True
-            if self._cancelled:  # the body swallowed our CancelledError
-                host.uncancel()
-            watcher.cancel()
-            try:
-                await watcher  # its own exception, if any, propagates
-            except asyncio.CancelledError:
-                if host.cancelling():
-                    raise
-
-    async def _watch(self) -> None:
-        try:
-            await self._until()
-        finally:
-            if not self._over:
-                assert self._host is not None
-                self._cancelled = True
-                self._host.cancel()
-
-
 async def _race_in_group(
     body: Coroutine[Any, Any, None], until: Callable[[], Awaitable[None]]
 ) -> None:
-    """``run_until`` on trio (and asyncio before 3.11): a task group and its cancel scope."""
+    """``run_until`` on trio: a task group and its cancel scope."""
     failure: Exception | None = None  # raised outside the group: not an ExceptionGroup
 
     async def watch() -> None:
@@ -196,3 +145,9 @@ async def _race_in_group(
             group.cancel_scope.cancel()
     if failure is not None:
         raise failure
+
+
+def _on_asyncio() -> bool:
+    # asyncio's low-level twin of get_running_loop (in asyncio.events.__all__): None on
+    # trio, and no exception to catch.
+    return asyncio._get_running_loop() is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import time
 
 import anyio
 import pytest
@@ -78,6 +79,30 @@ async def test_a_body_waiting_in_its_own_task_group_and_deadline_is_stopped_clea
         await run_until(body(), until)
         await anyio.sleep(0.01)
     assert events == ["child stopped"]
+
+
+async def test_a_cancelled_body_finishes_its_shielded_cleanup_and_its_thread_call() -> None:
+    events: list[str] = []
+
+    def blocking() -> None:
+        time.sleep(0.1)
+        events.append("thread done")
+
+    async def body() -> None:
+        try:
+            await anyio.to_thread.run_sync(blocking)  # the cancel comes in here
+            await anyio.sleep_forever()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.sleep(0.02)
+                events.append("cleanup done")
+
+    async def until() -> None:
+        await anyio.sleep(0.02)
+
+    with anyio.fail_after(5):
+        await run_until(body(), until)
+    assert events == ["thread done", "cleanup done"]
 
 
 async def test_a_body_that_swallows_the_cancel_leaves_the_task_usable() -> None:
@@ -209,7 +234,7 @@ async def test_a_body_that_never_waits_starts_no_watcher_on_asyncio() -> None:
 
     await run_until(body(), until)
     await anyio.sleep(0.01)
-    # On asyncio 3.11+ the watcher starts only once the body waits; a task group (trio,
-    # asyncio 3.10) starts it at once. Either way the body ran to its end.
-    lazy = sniffio.current_async_library() == "asyncio" and sys.version_info >= (3, 11)
+    # On asyncio the watcher starts only once the body waits; trio's task group starts it
+    # at once. Either way the body ran to its end.
+    lazy = sniffio.current_async_library() == "asyncio"
     assert started is not lazy

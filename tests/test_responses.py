@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -290,6 +291,30 @@ async def test_a_stream_waiting_for_events_stops_on_disconnect_and_background_st
         await response(scope_for(), receive, send)
     assert events == ["generator closed", "background ran"]
     assert [m.get("body") for m in send.messages[1:]] == [b"data: hello\n\n"]
+
+
+async def test_a_sync_generator_is_closed_once_its_worker_thread_is_done() -> None:
+    events: list[str] = []
+
+    def slow() -> Iterator[bytes]:
+        try:
+            yield b"first"
+            time.sleep(0.1)  # the client leaves while this runs in a worker thread
+            yield b"second"
+        finally:
+            events.append("closed")
+
+    async def receive() -> Message:
+        await anyio.sleep(0.02)
+        return {"type": "http.disconnect"}
+
+    send = harness.Recorder()
+    with anyio.fail_after(5):
+        await StreamingResponse(slow())(scope_for(), receive, send)
+    # Closed after next() came back, not beside it ("generator already executing").
+    assert events == ["closed"]
+    assert send.messages[1]["body"] == b"first"
+    assert not any(m.get("more_body") is False for m in send.messages)
 
 
 async def test_streaming_on_asgi_2_4_stops_on_oserror() -> None:
