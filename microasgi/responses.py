@@ -383,10 +383,16 @@ class _BodyRelay:
     async def until_disconnected(self) -> None:
         """Read the server's messages, keeping body ones, until the client disconnects."""
         budget = limits_for(self._scope).max_body_size
+        ended = False
         while True:
             message = await self._receive()
             if message["type"] == "http.disconnect":
                 return
+            if ended:
+                # The body had ended, so a server that follows the spec waits for the
+                # disconnect; one that answers at once would spin this loop for good.
+                await anyio.sleep_forever()
+            ended = not message.get("more_body", False)
             if budget < 0:
                 continue  # the reader has what makes it fail with a 413: keep no more
             budget -= len(message.get("body", b""))

@@ -317,6 +317,27 @@ async def test_a_sync_generator_is_closed_once_its_worker_thread_is_done() -> No
     assert not any(m.get("more_body") is False for m in send.messages)
 
 
+async def test_a_server_that_keeps_answering_receive_does_not_spin_the_watcher() -> None:
+    calls = 0
+
+    async def receive() -> Message:
+        nonlocal calls
+        calls += 1
+        await anyio.lowlevel.checkpoint()
+        return {"type": "http.request", "body": b"", "more_body": False}  # again and again
+
+    async def ticks() -> AsyncIterator[bytes]:
+        for n in range(3):
+            yield b"%d" % n
+            await anyio.sleep(0.01)
+
+    send = harness.Recorder()
+    with anyio.fail_after(5):
+        await StreamingResponse(ticks())(scope_for(), receive, send)
+    assert b"".join(m.get("body", b"") for m in send.messages[1:]) == b"012"
+    assert calls == 2  # the body's end, then one more: the watcher stops reading
+
+
 async def test_streaming_on_asgi_2_4_stops_on_oserror() -> None:
     closed = anyio.Event()
 
