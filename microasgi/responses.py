@@ -437,7 +437,7 @@ class StreamingResponse(Response):
         method = scope.get("method")
         with_trailers = self.trailers is not None and method != "HEAD" and wants_trailers(scope)
         start = {"type": "http.response.start", "status": self.status_code}
-        start["headers"] = self._raw if self._raw is not None else self.raw_headers()
+        start["headers"] = self.raw_headers()
         if with_trailers:
             start["trailers"] = True
         content = self.content
@@ -590,11 +590,8 @@ class FileResponse(Response):
         self.stat_result = stat_result
         self.chunk_size = chunk_size
         self.body = b""
-        raw = encode_headers(headers)
+        raw = self._render_headers(headers, None)  # the length depends on the request
         names = {name for name, _ in raw}
-        content_type = self._content_type()
-        if content_type is not None and b"content-type" not in names:
-            raw.append(content_type)
         if b"accept-ranges" not in names:
             raw.append((b"accept-ranges", b"bytes"))
         if filename is not None and b"content-disposition" not in names:
