@@ -6,16 +6,12 @@ Run it with ``python -m microasgi examples.showcase:app`` and open http://127.0.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import anyio
 
-from examples import chat, cors_api, deny, push, upload
+from examples import chat, cors_api, deny, push, static_site, upload
 from microasgi import App, HTMLResponse, HTTPException, Request, Router, StreamingResponse
-from microasgi.staticfiles import StaticFiles
-
-STATIC = Path(__file__).parent / "static"
 
 api = Router()
 
@@ -47,7 +43,9 @@ app.mount("/deny", deny.app, name="deny")
 app.mount("/upload", upload.app, name="upload")
 # A JSON API open (with CORS) to a frontend served from another origin.
 app.mount("/notes", cors_api.create_app("http://localhost:5173"), name="notes")
-app.mount("/static", StaticFiles(directory=STATIC, html=True), name="static")
+# A static site (StaticFiles at its root, beside two routes of its own); its pages link
+# relatively, so they work under this prefix too.
+app.mount("/static", static_site.app, name="static")
 
 
 @app.lifespan

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 
@@ -60,3 +61,31 @@ async def test_showcase_serves_every_part() -> None:
         assert len(css.content) == 10
         item = (await client.get("/api/items/7?q=demo")).json()
         assert item == {"id": 7, "q": "demo", "url": "http://testserver/api/items/7"}
+
+
+async def test_no_link_on_the_showcase_pages_is_broken() -> None:
+    """Every page reachable from the home page, and every link and asset on them, answers 200.
+
+    The static site is mounted under ``/static`` here and at the root in its own example,
+    so its pages must link relatively.
+    """
+    from examples.showcase import app
+
+    link = re.compile(r'(?:href|src)="([^"#]+)')
+    seen: dict[str, int] = {}
+    todo = ["http://testserver/"]
+    async with TestClient(app) as client:
+        while todo and len(seen) < 100:
+            url = todo.pop()
+            if url in seen:
+                continue
+            response = await client.get(url)
+            seen[url] = response.status_code
+            if response.headers.get("content-type", "").startswith("text/html"):
+                for target in link.findall(response.text):
+                    absolute = urljoin(url, target)
+                    if urlsplit(absolute).netloc == "testserver":
+                        todo.append(absolute)
+    assert len(seen) < 100, "the crawl did not end"
+    assert "http://testserver/static/guide/" in seen
+    assert {url: status for url, status in seen.items() if status != 200} == {}
