@@ -5,7 +5,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterator
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterable,
+    Iterator,
+)
 from typing import Any, TypeVar
 
 import anyio
@@ -30,6 +38,12 @@ async def run_callable(func: Callable[[], Any]) -> Any:
     if isinstance(result, Awaitable):
         result = await result
     return result
+
+
+async def iterate_held(items: Iterable[T]) -> AsyncIterator[T]:
+    """Iterate items already in memory (a list, a tuple): nothing blocks, so no thread."""
+    for item in items:
+        yield item
 
 
 async def iterate_in_thread(iterator: Iterator[T]) -> AsyncIterator[T]:

@@ -20,7 +20,7 @@ import anyio
 from multidict import CIMultiDict
 
 from microasgi import _files
-from microasgi._concurrency import iterate_in_thread, run_callable, run_until
+from microasgi._concurrency import iterate_held, iterate_in_thread, run_callable, run_until
 from microasgi._extensions import PATHSEND, supports
 from microasgi._types import Message, RawHeaders, Receive, Scope, Send
 from microasgi.datastructures import HeadersArg, encode_header, encode_headers, header_items
@@ -444,6 +444,8 @@ class StreamingResponse(Response):
         chunks: AsyncIterator[Chunk]
         if hasattr(content, "__aiter__"):  # what isinstance(AsyncIterable) checks, quicker
             chunks = content.__aiter__()
+        elif isinstance(content, list | tuple):
+            chunks = iterate_held(content)
         else:
             chunks = iterate_in_thread(iter(content))
         try:

@@ -238,6 +238,21 @@ async def test_streaming_async_and_sync_iterators() -> None:
     assert b"".join(m.get("body", b"") for m in sent[1:]) == b"xy"
 
 
+async def test_a_list_body_streams_without_worker_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Chunks already in memory cannot block, so they take none of the thread limiter."""
+
+    async def no_threads(*args: object, **kwargs: object) -> object:
+        raise AssertionError("a worker thread was used")
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", no_threads)
+    for content in ([b"x", "é", memoryview(b"z")], (b"x", "é", b"z")):
+        sent = await run(StreamingResponse(content))
+        assert b"".join(m.get("body", b"") for m in sent[1:]) == "xéz".encode()
+        assert sent[-1]["more_body"] is False
+
+
 async def test_streaming_stops_when_the_client_disconnects_and_closes_the_generator() -> None:
     closed = anyio.Event()
     produced = 0
