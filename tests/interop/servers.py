@@ -11,11 +11,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import selectors
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -73,6 +75,56 @@ def make_tls_files(directory: Path) -> TLSFiles:
         )
     )
     return TLSFiles(ca=ca, cert=cert, key=key)
+
+
+RELAY_IDLE_SECONDS = 60.0
+
+
+def tls_relay(host: str, port: int, context: ssl.SSLContext) -> socket.socket:
+    """Connect over TLS, and hand back a plain socket whose bytes a thread relays through it.
+
+    The one thread is the only user of the TLS socket, as OpenSSL requires.
+    """
+    raw = socket.create_connection((host, port), timeout=10)
+    secure = context.wrap_socket(raw, server_hostname=host)
+    ours, theirs = socket.socketpair()
+    threading.Thread(target=_relay, args=(secure, theirs), daemon=True).start()
+    return ours
+
+
+def _relay(secure: ssl.SSLSocket, plain: socket.socket) -> None:
+    with secure, plain, selectors.DefaultSelector() as selector:
+        selector.register(secure, selectors.EVENT_READ)
+        selector.register(plain, selectors.EVENT_READ)
+        server_open = True
+        with contextlib.suppress(OSError):  # a side gone: closing both tells the other
+            while ready := {key.fileobj for key, _ in selector.select(RELAY_IDLE_SECONDS)}:
+                if plain in ready:
+                    data = plain.recv(65536)
+                    if not data:
+                        return
+                    if server_open:
+                        secure.settimeout(10)
+                        secure.sendall(data)
+                if secure in ready and not _forward(secure, plain):
+                    # As a TCP peer's close would: the client reads up to the end, and its
+                    # last writes (the reply to a close frame) still go somewhere.
+                    server_open = False
+                    selector.unregister(secure)
+                    plain.shutdown(socket.SHUT_WR)
+
+
+def _forward(secure: ssl.SSLSocket, plain: socket.socket) -> bool:
+    """Pass on what the server sent; False once it has closed the connection."""
+    # Non-blocking, and read until OpenSSL has nothing buffered: what woke the selector
+    # may be a TLS record with no data in it (a session ticket).
+    secure.setblocking(False)
+    try:
+        while data := secure.recv(65536):
+            plain.sendall(data)
+    except ssl.SSLWantReadError:
+        return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -233,12 +285,6 @@ class Server:
         scheme = "https" if self.tls else "http"
         return f"{scheme}://{HOST}:{self.port}"
 
-    @property
-    def ws_url(self) -> str:
-        """The origin to open WebSockets on."""
-        scheme = "wss" if self.tls else "ws"
-        return f"{scheme}://{HOST}:{self.port}"
-
     def ssl_context(self, alpn: tuple[str, ...] = ("h2", "http/1.1")) -> ssl.SSLContext | None:
         """A client SSL context trusting this server's certificate, or None for plain HTTP."""
         return self.tls.client_context(alpn) if self.tls else None
@@ -255,10 +301,14 @@ class Server:
         """Open a WebSocket with the `websockets` client (HTTP/1.1 only, so no h2 in ALPN)."""
         options.setdefault("open_timeout", 10)
         options.setdefault("close_timeout", 5)
-        connection: ClientConnection = connect(
-            self.ws_url + path, ssl=self.ssl_context(("http/1.1",)), **options
-        )
-        return connection
+        if self.tls is None:
+            return connect(f"ws://{HOST}:{self.port}{path}", **options)
+        # Over TLS, the client speaks plain WebSocket to a relay that owns the TLS socket.
+        # websockets' sync client reads its socket in a thread while another thread writes
+        # the handshake: two threads in one OpenSSL connection, which now and then loses
+        # the request (the server never sees it, and the client hangs in its reader).
+        relay = tls_relay(HOST, self.port, self.tls.client_context(("http/1.1",)))
+        return connect(f"ws://{HOST}:{self.port}{path}", sock=relay, **options)
 
     def client(self, *, http2: bool | None = None, timeout: float = 10.0) -> httpx.Client:
         """An httpx client bound to this server; HTTP/2 when the config serves it."""
