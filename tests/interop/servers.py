@@ -301,14 +301,15 @@ class Server:
         """Open a WebSocket with the `websockets` client (HTTP/1.1 only, so no h2 in ALPN)."""
         options.setdefault("open_timeout", 10)
         options.setdefault("close_timeout", 5)
+        url = f"ws://{HOST}:{self.port}{path}"
         if self.tls is None:
-            return connect(f"ws://{HOST}:{self.port}{path}", **options)
+            return connect(url, **options)
         # Over TLS, the client speaks plain WebSocket to a relay that owns the TLS socket.
         # websockets' sync client reads its socket in a thread while another thread writes
         # the handshake: two threads in one OpenSSL connection, which now and then loses
         # the request (the server never sees it, and the client hangs in its reader).
         relay = tls_relay(HOST, self.port, self.tls.client_context(("http/1.1",)))
-        return connect(f"ws://{HOST}:{self.port}{path}", sock=relay, **options)
+        return connect(url, sock=relay, **options)
 
     def client(self, *, http2: bool | None = None, timeout: float = 10.0) -> httpx.Client:
         """An httpx client bound to this server; HTTP/2 when the config serves it."""
