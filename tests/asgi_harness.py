@@ -150,6 +150,16 @@ def scripted(
     return receive
 
 
+def disconnect_after(seconds: float) -> Receive:
+    """A ``receive`` whose client leaves after ``seconds``: the body is never read."""
+
+    async def receive() -> Message:
+        await anyio.sleep(seconds)
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
 class Recorder:
     """A recording ``send``: keeps every message the app sent, in order.
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import sys
 import time
+from functools import partial
 
 import anyio
 import pytest
@@ -47,11 +48,8 @@ async def test_the_watcher_ending_first_cancels_the_body_and_leaves_the_task_usa
         finally:
             events.append("body stopped")
 
-    async def until() -> None:
-        await anyio.sleep(0.01)
-
     with anyio.fail_after(5):
-        await run_until(body(), until)
+        await run_until(body(), partial(anyio.sleep, 0.01))
         # Nothing of the cancel is left over for the caller's next wait.
         await anyio.sleep(0.01)
     assert events == ["body stopped"]
@@ -72,11 +70,8 @@ async def test_a_body_waiting_in_its_own_task_group_and_deadline_is_stopped_clea
                 group.start_soon(child)
                 await anyio.sleep_forever()
 
-    async def until() -> None:
-        await anyio.sleep(0.01)
-
     with anyio.fail_after(5):
-        await run_until(body(), until)
+        await run_until(body(), partial(anyio.sleep, 0.01))
         await anyio.sleep(0.01)
     assert events == ["child stopped"]
 
@@ -97,11 +92,8 @@ async def test_a_cancelled_body_finishes_its_shielded_cleanup_and_its_thread_cal
                 await anyio.sleep(0.02)
                 events.append("cleanup done")
 
-    async def until() -> None:
-        await anyio.sleep(0.02)
-
     with anyio.fail_after(5):
-        await run_until(body(), until)
+        await run_until(body(), partial(anyio.sleep, 0.02))
     assert events == ["thread done", "cleanup done"]
 
 
@@ -112,11 +104,8 @@ async def test_a_body_that_swallows_the_cancel_leaves_the_task_usable() -> None:
         except anyio.get_cancelled_exc_class():
             pass
 
-    async def until() -> None:
-        await anyio.sleep(0.01)
-
     with anyio.fail_after(5):
-        await run_until(body(), until)
+        await run_until(body(), partial(anyio.sleep, 0.01))
         # A later deadline still works: no cancel of ours is left on the count.
         with anyio.move_on_after(0.01) as later:
             await anyio.sleep_forever()
@@ -156,11 +145,8 @@ async def test_an_asyncio_timeout_around_a_body_that_swallowed_the_cancel_still_
         with contextlib.suppress(asyncio.CancelledError):
             await anyio.sleep_forever()
 
-    async def until() -> None:
-        await anyio.sleep(0.01)
-
     async def guarded() -> None:
-        await run_until(body(), until)
+        await run_until(body(), partial(anyio.sleep, 0.01))
         await asyncio.sleep(5)
 
     # asyncio.timeout (3.11+) counts cancels: one of ours left on the count turns its

@@ -267,13 +267,9 @@ async def test_streaming_stops_when_the_client_disconnects_and_closes_the_genera
         finally:
             closed.set()
 
-    async def receive() -> Message:
-        await anyio.sleep(0.05)
-        return {"type": "http.disconnect"}
-
     send = harness.Recorder()
     with anyio.fail_after(5):
-        await StreamingResponse(endless())(scope_for(), receive, send)
+        await StreamingResponse(endless())(scope_for(), harness.disconnect_after(0.05), send)
     sent = send.messages
     assert closed.is_set()
     assert 1 <= produced < 100
@@ -296,14 +292,10 @@ async def test_a_stream_waiting_for_events_stops_on_disconnect_and_background_st
         await anyio.sleep(0.01)  # the cancel that stopped the stream is not left over
         events.append("background ran")
 
-    async def receive() -> Message:
-        await anyio.sleep(0.02)
-        return {"type": "http.disconnect"}
-
     send = harness.Recorder()
     response = StreamingResponse(waiting(), background=background)
     with anyio.fail_after(5):
-        await response(scope_for(), receive, send)
+        await response(scope_for(), harness.disconnect_after(0.02), send)
     assert events == ["generator closed", "background ran"]
     assert [m.get("body") for m in send.messages[1:]] == [b"data: hello\n\n"]
 
@@ -319,13 +311,9 @@ async def test_a_sync_generator_is_closed_once_its_worker_thread_is_done() -> No
         finally:
             events.append("closed")
 
-    async def receive() -> Message:
-        await anyio.sleep(0.02)
-        return {"type": "http.disconnect"}
-
     send = harness.Recorder()
     with anyio.fail_after(5):
-        await StreamingResponse(slow())(scope_for(), receive, send)
+        await StreamingResponse(slow())(scope_for(), harness.disconnect_after(0.02), send)
     # Closed after next() came back, not beside it ("generator already executing").
     assert events == ["closed"]
     assert send.messages[1]["body"] == b"first"
