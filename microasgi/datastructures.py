@@ -89,6 +89,23 @@ def parse_digits(text: str) -> int | None:
     return int(text)
 
 
+def raw_header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
+    """The first value of header ``name`` (lower-case, as ASGI sends names), or None.
+
+    For the one header the framework itself needs, without building a multidict.
+    """
+    for key, value in headers:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
+    """The body length a Content-Length header declares; None if absent or not a number."""
+    value = raw_header(headers, b"content-length")
+    return None if value is None else parse_digits(value)
+
+
 def header_items(headers: HeadersArg | None) -> Iterable[tuple[str, str]]:
     """Yield ``(name, value)`` pairs from a mapping or an iterable of pairs."""
     if headers is None:
@@ -257,9 +274,9 @@ class UploadFile:
 class FormData(MultiDict[str | UploadFile]):
     """A parsed form: a ``MultiDict`` of field values and ``UploadFile``s, in arrival order."""
 
-    # Set by the multipart parser on a form it put files in: the end of the request closes
-    # only such a form, so a form of fields alone costs nothing then.
-    _has_uploads = False
+    #: True for a form the multipart parser put files in: the request's end closes such a
+    #: form, so that one of fields alone costs nothing then.
+    has_uploads = False
 
     async def close(self) -> None:
         """Close every ``UploadFile`` in the form."""

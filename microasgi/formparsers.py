@@ -386,7 +386,7 @@ class _MultipartReader:
             for name, value in self._items
         )
         if self._files:
-            form._has_uploads = True
+            form.has_uploads = True
         return form
 
     async def _flush(self) -> None:

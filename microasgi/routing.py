@@ -20,7 +20,7 @@ from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
 from microasgi._concurrency import is_async_callable
-from microasgi._types import ASGIApp, Receive, Scope, Send
+from microasgi._types import ASGIApp, Scope
 from microasgi.converters import (
     BUILTIN_CONVERTERS,
     Converter,
@@ -30,7 +30,6 @@ from microasgi.converters import (
     StringConverter,
     UUIDConverter,
 )
-from microasgi.requests import APP_KEY, ROOT_APP_KEY, SERVER_ROOT_PATH_KEY
 
 __all__ = [
     "BUILTIN_CONVERTERS",
@@ -276,9 +275,9 @@ class WebSocketRoute(BaseRoute):
 
 
 class Mount:
-    """Any ASGI app served under a literal path prefix."""
+    """An ASGI app, or a Router, served under a literal path prefix."""
 
-    def __init__(self, path: str, app: ASGIApp, *, name: str | None = None) -> None:
+    def __init__(self, path: str, app: ASGIApp | Router, *, name: str | None = None) -> None:
         _check_path(path)
         path = path.rstrip("/")
         if _BRACES.search(path):
@@ -291,10 +290,6 @@ class Mount:
         """A shallow copy of ``scope`` for the mounted app: ``root_path`` gains the prefix."""
         child = dict(scope)
         child["root_path"] = scope.get("root_path", "") + self.path
-        if ROOT_APP_KEY not in scope and APP_KEY in scope:
-            # What the outermost App leaves unmarked when the server gave no root_path.
-            child[ROOT_APP_KEY] = scope[APP_KEY]
-            child[SERVER_ROOT_PATH_KEY] = scope.get("root_path", "")
         return child
 
     def url_path(self, name: str | None, params: dict[str, Any]) -> str:
@@ -406,8 +401,9 @@ class _Tree:
                 node.mount = mount
         self.root.measure()
 
-    def first(self, path: str, method: str) -> Match | None:
-        """The most specific match accepting ``method``, or None."""
+    def first(self, path: str, method: str, allow: set[str] | None = None) -> Match | None:
+        """The most specific match accepting ``method``, or None; ``allow``, if given,
+        gets the methods of the routes that match the path but not the method."""
         static = self.static.get(path)
         if static is not None:
             match = static.get(method)
@@ -415,13 +411,13 @@ class _Tree:
                 return match
         if not path.startswith("/"):
             return None
-        return self._search(self.root, _split(path), 0, [], method, None)
+        return self._search(self.root, _split(path), 0, [], method, None, allow)
 
     def matches(self, path: str) -> list[Match]:
         """Every match for ``path`` whatever its methods, most specific first."""
         every: list[Match] = []
         if path.startswith("/"):
-            self._search(self.root, _split(path), 0, [], "", every)
+            self._search(self.root, _split(path), 0, [], "", every, None)
         return every
 
     def _search(
@@ -432,23 +428,30 @@ class _Tree:
         values: list[str | slice],
         method: str,
         every: list[Match] | None,
+        allow: set[str] | None,
     ) -> Match | None:
         """Depth first, most specific first: the first match accepting ``method``; or,
-        given ``every``, collect all matches there. A dead end backtracks.
+        given ``every``, collect all matches there. A dead end backtracks. ``allow``, if
+        given, gets the methods of the routes that match but do not accept ``method``.
         """
         if index == len(segments):
             for route in node.routes:
-                if every is not None or route.accepts(method):
+                accepts = route.accepts(method)
+                if every is not None or accepts or allow is not None:
                     params = _convert(route, values, segments)
-                    if params is not None:
-                        if every is None:
-                            return Match(route, params)
+                    if params is None:
+                        continue
+                    if every is not None:
                         every.append(Match(route, params))
+                    elif accepts:
+                        return Match(route, params)
+                    elif allow is not None and isinstance(route, Route):
+                        allow |= route.methods
         else:
             text = segments[index]
             child = node.literals.get(text)
             if child is not None:
-                found = self._search(child, segments, index + 1, values, method, every)
+                found = self._search(child, segments, index + 1, values, method, every, allow)
                 if found is not None:
                     return found
             for edge in node.patterns:
@@ -462,7 +465,7 @@ class _Tree:
                     low = max(index + 1, total - int(min(child.max_rest, total)))
                     for stop in range(total - child.min_rest, low - 1, -1):
                         values.append(slice(index, stop))  # joined only if a route is reached
-                        found = self._search(child, segments, stop, values, method, every)
+                        found = self._search(child, segments, stop, values, method, every, allow)
                         values.pop()
                         if found is not None:
                             return found
@@ -471,7 +474,9 @@ class _Tree:
                 if hit is not None:
                     captured = hit.groups()
                     values.extend(captured)
-                    found = self._search(edge.node, segments, index + 1, values, method, every)
+                    found = self._search(
+                        edge.node, segments, index + 1, values, method, every, allow
+                    )
                     del values[len(values) - len(captured) :]
                     if found is not None:
                         return found
@@ -508,6 +513,9 @@ class Lookup:
     redirect: str | None = None  # the other-slash path, when it would match
 
 
+_NOT_FOUND = Lookup()
+
+
 class Router:
     """Holds routes and mounts, and finds the one for a request."""
 
@@ -518,18 +526,6 @@ class Router:
         self.redirect_slashes = redirect_slashes
         self._trees: dict[str, _Tree] | None = None
         self._names: dict[str, AnyRoute] = {}
-        self._app: ASGIApp | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve this router on its own, as an ASGI app (errors and lifespan handled)."""
-        if self._app is None:
-            from microasgi._dispatch import Dispatcher  # it needs this module first
-            from microasgi._errors import ErrorLayer
-            from microasgi.lifespan import Lifespan
-
-            lifespan = Lifespan(self, lambda: [mount.app for mount in self.mounts])
-            self._app = Dispatcher(self, lifespan, ErrorLayer())
-        await self._app(scope, receive, send)
 
     # registration
 
@@ -600,8 +596,8 @@ class Router:
 
         return decorator
 
-    def mount(self, path: str, app: ASGIApp, name: str | None = None) -> None:
-        """Serve the ASGI app ``app`` under the prefix ``path``."""
+    def mount(self, path: str, app: ASGIApp | Router, name: str | None = None) -> None:
+        """Serve the ASGI app ``app`` (or a Router, as part of the app) under ``path``."""
         self.mounts.append(Mount(path, app, name=name))
         self._trees = None
 
@@ -624,18 +620,20 @@ class Router:
         return self._trees
 
     def prepare(self) -> None:
-        """Compile the lookup trees now (raises on an unknown converter)."""
+        """Compile the lookup trees now, mounted Routers' too (raises on an unknown
+        converter)."""
         self._build()
+        for mount in self.mounts:
+            if isinstance(mount.app, Router):
+                mount.app.prepare()
 
     def lookup(self, kind: str, path: str, method: str = "GET") -> Lookup:
         """Decide, once, what answers ``path``: a route, a mount, a 405, a redirect, or 404."""
         tree = (self._trees or self._build())[kind]
         allow: set[str] = set()
-        for candidate in tree.matches(path):  # one walk decides the match and the union
-            if candidate.mount is not None or (candidate.route and candidate.route.accepts(method)):
-                return Lookup(candidate)
-            if isinstance(candidate.route, Route):
-                allow |= candidate.route.methods
+        match = tree.first(path, method, allow)  # one walk decides the match and the union
+        if match is not None:
+            return Lookup(match)
         if allow:
             return Lookup(allow=frozenset(allow))
         if self.redirect_slashes and path != "/" and path.startswith("/"):
@@ -643,7 +641,7 @@ class Router:
             found = tree.first(other, method)
             if found is not None and found.mount is None:
                 return Lookup(redirect=other)
-        return Lookup()
+        return _NOT_FOUND
 
     def url_path_for(self, name: str, /, **params: Any) -> str:
         """The path of the route called ``name`` (``"mount:route"`` reaches into mounts)."""

@@ -649,10 +649,10 @@ from microasgi.testing import TestClient
 app = App()
 @app.post("/")
 async def echo(request):
-    return dict((await request.form()).items())
+    return list((await request.form()).keys())
 async def main():
     async with TestClient(app) as client:
-        assert (await client.post("/", data={"a": "1"})).json() == {"a": "1"}
+        assert (await client.post("/", data={"a": "1"})).json() == ["a"]
         print("python_multipart" in sys.modules)
         await client.post("/", files={"f": ("f.txt", b"x")})
         print("python_multipart" in sys.modules)

@@ -404,7 +404,7 @@ async def test_streaming_through_the_app() -> None:
 async def test_plain_returns_send_exactly_what_their_response_would(
     value: Any, method: str
 ) -> None:
-    from microasgi.responses import plain_messages, to_response
+    from microasgi.returns import plain_messages, to_response
 
     fast = plain_messages(value, method)
     assert fast is not None
@@ -412,7 +412,7 @@ async def test_plain_returns_send_exactly_what_their_response_would(
 
 
 def test_other_returns_take_the_response_path() -> None:
-    from microasgi.responses import plain_messages
+    from microasgi.returns import plain_messages
 
     for value in [None, ("x", 201), PlainTextResponse("x"), bytearray(b"x"), 3]:
         assert plain_messages(value, "GET") is None

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from asgi_harness import http_scope, run
 
-from microasgi import App, NoMatchFound, Request, Router, routing
+from microasgi import App, NoMatchFound, PlainTextResponse, Request, Router, routing
 from microasgi.routing import HTTP_METHODS
 from microasgi.testing import TestClient
 
@@ -392,13 +392,29 @@ def test_mount_prefixes_are_literal() -> None:
         router.mount("/users/{id}", App())
 
 
-async def test_a_router_is_an_asgi_app_on_its_own() -> None:
+async def test_a_mounted_router_is_served_as_part_of_the_app() -> None:
+    # Its errors meet the App's exception handlers and debug, as its own routes' do.
     router = Router()
     router.add_route("/items/{i:int}", named("item"))
-    async with TestClient(router) as client:
-        assert (await client.get("/items/2")).json() == {"route": "item", "i": "2"}
-        assert (await client.get("/missing")).status_code == 404
-        assert (await client.post("/items/2")).status_code == 405
+
+    @router.get("/broken")
+    async def broken(request: Request) -> str:
+        raise LookupError("in a mounted router")
+
+    app = App(debug=True)
+    app.mount("/v2", router)
+
+    @app.exception_handler(404)
+    async def not_found(request: Request, exc: Exception) -> PlainTextResponse:
+        return PlainTextResponse("the app's 404", 404)
+
+    async with TestClient(app, raise_server_exceptions=False) as client:
+        assert (await client.get("/v2/items/2")).json() == {"route": "item", "i": "2"}
+        assert (await client.get("/v2/missing")).text == "the app's 404"
+        assert (await client.post("/v2/items/2")).status_code == 405
+        failed = await client.get("/v2/broken")
+    assert failed.status_code == 500
+    assert "LookupError: in a mounted router" in failed.text  # the App's debug
 
 
 async def test_a_mounted_router_serves_under_the_prefix() -> None:

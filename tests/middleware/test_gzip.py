@@ -12,10 +12,9 @@ from typing import Any
 import pytest
 from asgi_harness import body_of, http_scope, start_of, websocket_scope
 
-from microasgi import App, Request, StreamingResponse
+from microasgi import App, FileResponse, Request, StreamingResponse
 from microasgi._types import Receive, Scope, Send
 from microasgi.middleware.gzip import GZipMiddleware, accepts_gzip
-from microasgi.responses import FileResponse
 from microasgi.testing import TestClient
 
 from ._asgi import assert_passes_through, call, header, headers_of, responder
