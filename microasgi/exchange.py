@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
 import anyio
+import anyio.lowlevel
 
 from microasgi._types import Message, Receive, Scope, Send
 from microasgi.datastructures import DEFAULT_LIMITS, Limits, declared_length
@@ -27,8 +28,10 @@ from microasgi.exceptions import ClientDisconnect, HTTPException
 
 # Methods whose requests carry no body worth taking at the response's end.
 BODYLESS_METHODS = frozenset({"GET", "HEAD"})
-# How much unread body the server already holds is taken before a response ends.
+# How much unread body the server already holds is taken before a response ends, and
+# how many turns of the event loop the server gets to hand over what the client sent.
 DRAIN_LIMIT = 64 * 1024
+DRAIN_TURNS = 3
 # How often a stream gives the event loop a turn even when nothing it does waits.
 CHUNKS_PER_TURN = 32
 
@@ -108,15 +111,20 @@ class Exchange:
             self.started = True
         await self._send(message)
 
-    async def _look(self) -> Message | None:
-        """The client's next message if the server already holds it; else None, at once."""
-        with anyio.CancelScope() as scope:
-            # Not scope.cancel(): trio's channels (hypercorn -k trio) check for a cancel
-            # before they look for a message, so a scope cancelled up front never sees
-            # one. A deadline takes effect only once the task would wait.
-            scope.deadline = anyio.current_time()
-            return await self.receive()
-        return None
+    async def _look(self, turns: int = 0) -> Message | None:
+        """The client's next message if the server already holds it, or once it had
+        ``turns`` turns of the event loop to hand it over; else None. Never a timer."""
+        while True:
+            with anyio.CancelScope() as scope:
+                # Not scope.cancel(): trio's channels (hypercorn -k trio) check for a
+                # cancel before they look for a message, so a scope cancelled up front
+                # never sees one. A deadline takes effect only once the task would wait.
+                scope.deadline = anyio.current_time()
+                return await self.receive()
+            if not turns:
+                return None
+            turns -= 1
+            await anyio.lowlevel.checkpoint()
 
     # the body
 
@@ -200,14 +208,16 @@ class Exchange:
 
         hypercorn's HTTP/2 (0.18) fails on DATA for a stream whose response finished,
         and clients send a body, even an empty one, in frames of their own after the
-        headers: what has arrived is taken, up to DRAIN_LIMIT, and nothing is waited for.
+        headers: what the client has sent is taken, up to DRAIN_LIMIT, once the server
+        had DRAIN_TURNS turns of the event loop to read it. Nothing waits on the client:
+        a body it has not sent yet is left (a 401 to a slow upload goes out at once).
         """
         declared = declared_length(self.scope["headers"])
         if declared is not None and declared > DRAIN_LIMIT:
             return
         taken = 0
         while taken <= DRAIN_LIMIT and self.body_unread() and self._relay is None:
-            message = await self._look()
+            message = await self._look(DRAIN_TURNS)
             if message is None or message["type"] != "http.request":
                 return
             taken += len(message.get("body", b""))
