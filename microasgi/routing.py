@@ -12,6 +12,7 @@ after a route still apply to it.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -92,6 +93,9 @@ class _Segment:
     params: tuple[_Param, ...] = ()
     kind: int = _TYPED
     key: str = ""  # segments with equal keys share a trie edge
+    # The regex group of each parameter; empty when the parameter is the whole segment
+    # (its value is then the segment's text, whatever groups its converter has).
+    groups: tuple[int, ...] = ()
 
 
 def _converter(name: str, registries: Iterable[dict[str, Converter]]) -> Converter:
@@ -107,14 +111,26 @@ def _compile_segment(text: str, registries: tuple[dict[str, Converter], ...]) ->
         if _BRACES.search(text):
             raise ValueError(f"malformed path parameter in segment {text!r}")
         return _Segment(literal=text, key=text)
-    pattern, params, end = [], [], 0
+    if len(matches) == 1 and matches[0].span() == (0, len(text)):
+        # The common case: the converter's regex alone, so its groups stay its own.
+        param = _Param(matches[0].group(1), _converter(matches[0].group(2) or "str", registries))
+        if isinstance(param.converter, PathConverter):
+            kind = _PATH
+        elif isinstance(param.converter, StringConverter):
+            kind = _STR
+        else:
+            kind = _TYPED
+        regex = _compile(param.converter.regex, text)
+        return _Segment(None, regex, (param,), kind, f"{kind}:{regex.pattern}")
+    pattern, params, groups, end = [], [], [], 0
     for match in matches:
         literal = text[end : match.start()]
         if _BRACES.search(literal):
             raise ValueError(f"malformed path parameter in segment {text!r}")
-        conv_name = match.group(2) or "str"
-        converter = _converter(conv_name, registries)
+        converter = _converter(match.group(2) or "str", registries)
         pattern.append(re.escape(literal))
+        # The parameter's group is numbered after every group before it, converters' own too.
+        groups.append(_compile("".join(pattern), text).groups + 1)
         pattern.append(f"({converter.regex})")
         params.append(_Param(match.group(1), converter))
         end = match.end()
@@ -122,16 +138,18 @@ def _compile_segment(text: str, registries: tuple[dict[str, Converter], ...]) ->
     if _BRACES.search(tail):
         raise ValueError(f"malformed path parameter in segment {text!r}")
     pattern.append(re.escape(tail))
-    whole = len(matches) == 1 and not tail and matches[0].start() == 0
-    only = params[0].converter if whole else None
-    if isinstance(only, PathConverter):
-        kind = _PATH
-    elif isinstance(only, StringConverter):
-        kind = _STR
-    else:
-        kind = _TYPED
-    regex = re.compile("".join(pattern))
-    return _Segment(literal=None, regex=regex, params=tuple(params), kind=kind, key=regex.pattern)
+    regex = _compile("".join(pattern), text)
+    return _Segment(None, regex, tuple(params), _TYPED, f"{_TYPED}:{regex.pattern}", tuple(groups))
+
+
+def _compile(pattern: str, segment: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(
+            f"path segment {segment!r} does not compile ({exc}); a converter whose regex "
+            "has named groups can appear only once in a segment"
+        ) from None
 
 
 def _split(path: str) -> list[str]:
@@ -417,6 +435,13 @@ class _Tree:
             return None
         return self._search(self.root, _split(path), 0, [], method, None)
 
+    def routes_path(self, path: str) -> bool:
+        """Tell whether a route, not a mount, is the most specific match for ``path``."""
+        if path in self.static:
+            return True
+        found = self.matches(path)
+        return bool(found) and found[0].mount is None
+
     def matches(self, path: str) -> list[Match]:
         """Every match for ``path`` whatever its methods, most specific first."""
         every: list[Match] = []
@@ -455,12 +480,16 @@ class _Tree:
                 segment = edge.segment
                 assert segment.regex is not None
                 if segment.kind == _PATH:
-                    # Greedy like the regex ``.*`` (which matches anything): the longest
-                    # span first, among those leaving a rest the subtree can match.
+                    # Greedy like the regex ``.*``: the longest span first, among those
+                    # leaving a rest the subtree can match; but the span that ends the
+                    # route comes last, so ``/f/{p:path}/edit`` beats ``/f/{p:path}``.
                     child = edge.node
                     total = len(segments)
                     low = max(index + 1, total - int(min(child.max_rest, total)))
-                    for stop in range(total - child.min_rest, low - 1, -1):
+                    stops: Iterable[int] = range(total - max(child.min_rest, 1), low - 1, -1)
+                    if child.min_rest == 0:
+                        stops = itertools.chain(stops, (total,))
+                    for stop in stops:
                         values.append(slice(index, stop))  # joined only if a route is reached
                         found = self._search(child, segments, stop, values, method, every)
                         values.pop()
@@ -468,13 +497,19 @@ class _Tree:
                             return found
                     continue
                 hit = segment.regex.fullmatch(text)
-                if hit is not None:
-                    captured = hit.groups()
+                if hit is None:
+                    continue
+                if not segment.groups:  # the parameter is the whole segment
+                    values.append(text)
+                    found = self._search(edge.node, segments, index + 1, values, method, every)
+                    values.pop()
+                else:
+                    captured = [hit.group(group) for group in segment.groups]
                     values.extend(captured)
                     found = self._search(edge.node, segments, index + 1, values, method, every)
                     del values[len(values) - len(captured) :]
-                    if found is not None:
-                        return found
+                if found is not None:
+                    return found
         if node.mount is not None:
             if every is None:
                 return Match(None, {}, node.mount)
@@ -639,9 +674,9 @@ class Router:
         if allow:
             return Lookup(allow=frozenset(allow))
         if self.redirect_slashes and path != "/" and path.startswith("/"):
+            # Whatever the method: the other path then answers it, with a 405 if need be.
             other = path[:-1] if path.endswith("/") else path + "/"
-            found = tree.first(other, method)
-            if found is not None and found.mount is None:
+            if tree.routes_path(other):
                 return Lookup(redirect=other)
         return Lookup()
 

@@ -448,3 +448,103 @@ def test_path_parameters_try_only_the_splits_that_can_match(visits: Visits) -> N
     found = app.router.lookup("http", f"/a/{deep}/edit/{deep}", "GET")
     assert found.match is not None
     assert found.match.params == {"x": deep, "y": deep}
+
+
+# --- matching order: the rules of API.md "Details", each with the case that broke it ---
+
+
+@pytest.mark.parametrize("edit_first", [True, False], ids=["edit-first", "edit-last"])
+async def test_a_path_parameter_followed_by_segments_beats_one_ending_the_route(
+    edit_first: bool,
+) -> None:
+    # Once /files/{p:path} took /files/x/y/edit whole, whatever the registration order.
+    app = App()
+    routes = [("/files/{p:path}/edit", "edit"), ("/files/{p:path}", "file")]
+    for path, name in routes if edit_first else routes[::-1]:
+        app.add_route(path, named(name))
+    app.add_route("/docs/{p:path}/edit", named("post_edit"), methods=["POST"])
+    app.add_route("/docs/{p:path}", named("doc"))
+    async with TestClient(app) as client:
+        assert (await client.get("/files/x/y/edit")).json() == {"route": "edit", "p": "x/y"}
+        assert (await client.get("/files/x/edit/edit")).json() == {"route": "edit", "p": "x/edit"}
+        assert (await client.get("/files/x/y")).json() == {"route": "file", "p": "x/y"}
+        # the path parameter takes at least one segment: nothing is left for "/edit"
+        assert (await client.get("/files/edit")).json() == {"route": "file", "p": "edit"}
+        # a route accepting the method still comes first
+        assert (await client.get("/docs/a/edit")).json() == {"route": "doc", "p": "a/edit"}
+        assert (await client.post("/docs/a/edit")).json() == {"route": "post_edit", "p": "a"}
+
+
+class Lang:
+    """A converter whose regex has a capturing group of its own."""
+
+    regex = "(en|fr)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: Any) -> str:
+        return str(value)
+
+
+class Locale:
+    """A converter whose regex has named groups of its own."""
+
+    regex = "(?P<language>[a-z]{2})(?:-(?P<region>[A-Z]{2}))?"
+
+    def convert(self, value: str) -> tuple[str, ...]:
+        return tuple(value.split("-"))
+
+    def to_string(self, value: Any) -> str:
+        return "-".join(value)
+
+
+async def test_a_converters_own_groups_do_not_stop_it_matching() -> None:
+    # A group in a converter's regex once shifted the captured values: a silent 404.
+    app = App()
+    app.register_converter("lang", Lang())
+    app.register_converter("locale", Locale())
+    app.add_route("/{lang:lang}/about", named("about"))
+    app.add_route("/shop/{where:locale}", named("shop"))
+    app.add_route("/pair/{a:lang}-{b:int}", named("pair"))
+    app.add_route("/mix/{loc:locale}.{a:lang}", named("mix"))
+    app.add_route("/names/{first}-{second:int}", named("names"))
+    async with TestClient(app) as client:
+        assert (await client.get("/fr/about")).json() == {"route": "about", "lang": "fr"}
+        assert (await client.get("/de/about")).status_code == 404
+        shop = await client.get("/shop/fr-CA")
+        assert shop.json() == {"route": "shop", "where": "('fr', 'CA')"}
+        assert (await client.get("/shop/fr")).json() == {"route": "shop", "where": "('fr',)"}
+        assert (await client.get("/pair/en-12")).json() == {"route": "pair", "a": "en", "b": "12"}
+        mix = await client.get("/mix/en-GB.fr")
+        assert mix.json() == {"route": "mix", "loc": "('en', 'GB')", "a": "fr"}
+        names = await client.get("/names/ada-lovelace-1815")
+        assert names.json() == {"route": "names", "first": "ada-lovelace", "second": "1815"}
+    assert app.url_path_for("about", lang="en") == "/en/about"
+    assert app.url_path_for("shop", where=("fr", "CA")) == "/shop/fr-CA"
+
+
+def test_a_converter_with_named_groups_twice_in_one_segment_is_a_clear_error() -> None:
+    router = Router()
+    router.register_converter("locale", Locale())
+    router.add_route("/{a:locale}-{b:locale}", named("twice"))
+    with pytest.raises(ValueError, match=r"\{a:locale\}-\{b:locale\}"):
+        router.prepare()
+
+
+async def test_a_slash_redirect_considers_routes_of_every_method() -> None:
+    # POST /a/ with only GET /a was a 404, while GET /a/ was redirected.
+    app = App()
+    app.add_route("/a", named("a"))
+    app.add_route("/b/", named("b"), methods=["POST"])
+    app.add_route("/items/{i:int}", named("item"), methods=["PUT"])
+    async with TestClient(app) as client:
+        moved = await client.post("/a/?x=1")
+        assert moved.status_code == 308
+        assert moved.headers["location"] == "/a?x=1"
+        there = await client.post(moved.headers["location"])
+        assert there.status_code == 405
+        assert there.headers["allow"] == "GET, HEAD, OPTIONS"
+        assert (await client.get("/b")).headers["location"] == "/b/"
+        assert (await client.delete("/items/3/")).headers["location"] == "/items/3"
+        assert (await client.post("/c/")).status_code == 404
