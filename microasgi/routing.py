@@ -12,7 +12,6 @@ after a route still apply to it.
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -486,10 +485,10 @@ class _Tree:
                     child = edge.node
                     total = len(segments)
                     low = max(index + 1, total - int(min(child.max_rest, total)))
-                    stops: Iterable[int] = range(total - max(child.min_rest, 1), low - 1, -1)
-                    if child.min_rest == 0:
-                        stops = itertools.chain(stops, (total,))
-                    for stop in stops:
+                    ends = child.min_rest == 0  # a route may end right after it
+                    for stop in range(total - (child.min_rest or 1), low - 1 - ends, -1):
+                        if stop < low:  # every span leaving a rest was tried
+                            stop = total
                         values.append(slice(index, stop))  # joined only if a route is reached
                         found = self._search(child, segments, stop, values, method, every)
                         values.pop()
