@@ -4,14 +4,19 @@ A path template such as ``/users/{user_id:int}/files/{rest:path}`` is split on `
 into segments. Every route of a router goes into a segment trie; a lookup walks the
 trie depth first, trying at each node a literal child (one dict hit), then typed
 parameters, then ``str`` parameters, then ``path`` parameters, so the first match found
-is the most specific one, and a dead end backtracks to the next candidate. Paths with no
-parameter at all are also kept in a dict, so the common case is a single hit. The trie
-is built once, lazily, on the first lookup after a change, so converters registered
-after a route still apply to it.
+is the most specific one, and a dead end backtracks to the next candidate. A ``path``
+parameter tries its longest span first, but the span that ends the route last, so a
+route going on after it (``/files/{p:path}/edit``) wins. Paths with no parameter at all
+are also kept in a dict, so the common case is a single hit. The trie is built once,
+lazily, on the first lookup after a change (a change to an included router counts), so
+converters registered after a route still apply to it.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
+import inspect
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -50,6 +55,7 @@ __all__ = [
     "route_path",
 ]
 
+# The methods RFC 9110 defines; ``methods=`` takes any method token, these and others.
 HTTP_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
 )
@@ -163,9 +169,12 @@ class BaseRoute:
 
     path: str
     name: str | None
+    endpoint: Handler
     registries: tuple[dict[str, Converter], ...]
     # (name, converter) per parameter, in order; set when a tree is built
     params: tuple[tuple[str, Converter], ...] = ()
+    # what the handler gets before the path parameters, for error messages
+    connection: ClassVar[str] = "request"
 
     def compile(self) -> list[_Segment]:
         """Compile the template against the converters known now."""
@@ -180,6 +189,34 @@ class BaseRoute:
     def param_names(self) -> list[str]:
         """The names of the template's parameters, in order."""
         return [match.group(1) for match in _PARAM.finditer(self.path)]
+
+    def check(self, prefix: str = "") -> None:
+        """Refuse a handler that cannot take the parameters of ``prefix + path``.
+
+        The handler is called as ``endpoint(connection, **params)``: a mismatch would
+        otherwise fail every request, so it is an error at registration instead.
+        """
+        path = prefix + self.path
+        names = [match.group(1) for match in _PARAM.finditer(path)]
+        try:
+            signature = inspect.signature(self.endpoint)  # follows __wrapped__ and partial
+        except (TypeError, ValueError):
+            return  # some builtins have no signature to read: nothing to check
+        try:
+            signature.bind(self.connection, **dict.fromkeys(names))
+        except TypeError as exc:
+            call = ", ".join([self.connection, *(f"{name}=..." for name in names)])
+            raise TypeError(
+                f"route {path!r}: its handler cannot be called as "
+                f"{_endpoint_name(self.endpoint)}({call}): {exc}"
+            ) from None
+
+    def with_prefix(self: R, prefix: str, registries: tuple[dict[str, Converter], ...]) -> R:
+        """Return a copy of this route under ``prefix``, also seeing ``registries``."""
+        route = copy.copy(self)
+        route.path = prefix + self.path
+        route.registries = (*self.registries, *registries)
+        return route
 
     def url_path(self, params: dict[str, Any]) -> str:
         """Build this route's path from ``params`` (exactly its parameters)."""
@@ -206,6 +243,31 @@ class BaseRoute:
         return _PARAM.sub(fill, self.path)
 
 
+R = TypeVar("R", bound=BaseRoute)
+
+# RFC 9110's token: what a method may be (PROPFIND, QUERY and methods not named yet).
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _endpoint_name(endpoint: Handler) -> str:
+    while isinstance(endpoint, functools.partial):
+        endpoint = endpoint.func
+    return str(getattr(endpoint, "__name__", type(endpoint).__name__))
+
+
+def _methods(methods: Iterable[str] | None, path: str) -> frozenset[str]:
+    if isinstance(methods, str):  # "GET" would be the methods G, E and T
+        raise TypeError(f"route {path!r}: methods must be a list of names, such as ['GET']")
+    wanted = set()
+    for method in ["GET"] if methods is None else methods:
+        if not isinstance(method, str) or not _TOKEN.fullmatch(method):
+            raise ValueError(f"route {path!r}: {method!r} is not an HTTP method token")
+        wanted.add(method.upper())
+    if "GET" in wanted:
+        wanted.add("HEAD")
+    return frozenset(wanted)
+
+
 class Route(BaseRoute):
     """An HTTP route: a path template, the methods it accepts and its handler."""
 
@@ -223,30 +285,15 @@ class Route(BaseRoute):
         _check_path(path)
         self.path = path
         self.endpoint = endpoint
-        self.name = endpoint.__name__ if name is None else name
+        self.name = _endpoint_name(endpoint) if name is None else name
         self.registries = registries
-        wanted = {m.upper() for m in (methods if methods is not None else ["GET"])}
-        unknown = wanted - HTTP_METHODS
-        if unknown:
-            raise ValueError(f"unknown HTTP method(s) {sorted(unknown)} for route {path!r}")
-        if "GET" in wanted:
-            wanted.add("HEAD")
-        self.methods = frozenset(wanted)
+        self.methods = _methods(methods, path)
+        self.check()
         self.is_async = is_async_callable(endpoint)
 
     def accepts(self, method: str) -> bool:
         """Tell whether this route answers ``method``."""
         return method in self.methods
-
-    def with_prefix(self, prefix: str, registries: tuple[dict[str, Converter], ...]) -> Route:
-        """Return a copy of this route under ``prefix``, also seeing ``registries``."""
-        return Route(
-            prefix + self.path,
-            self.endpoint,
-            methods=self.methods,
-            name=self.name,
-            registries=(*self.registries, *registries),
-        )
 
     def __repr__(self) -> str:
         return f"Route({self.path!r}, methods={sorted(self.methods)}, name={self.name!r})"
@@ -256,6 +303,7 @@ class WebSocketRoute(BaseRoute):
     """A WebSocket route: a path template and its handler."""
 
     kind: ClassVar[str] = "websocket"
+    connection: ClassVar[str] = "websocket"
 
     def __init__(
         self,
@@ -270,23 +318,13 @@ class WebSocketRoute(BaseRoute):
             raise TypeError(f"WebSocket handler {endpoint!r} must be an async function")
         self.path = path
         self.endpoint = endpoint
-        self.name = endpoint.__name__ if name is None else name
+        self.name = _endpoint_name(endpoint) if name is None else name
         self.registries = registries
+        self.check()
 
     def accepts(self, method: str) -> bool:
         """A WebSocket route accepts every connection to its path."""
         return True
-
-    def with_prefix(
-        self, prefix: str, registries: tuple[dict[str, Converter], ...]
-    ) -> WebSocketRoute:
-        """Return a copy of this route under ``prefix``, also seeing ``registries``."""
-        return WebSocketRoute(
-            prefix + self.path,
-            self.endpoint,
-            name=self.name,
-            registries=(*self.registries, *registries),
-        )
 
     def __repr__(self) -> str:
         return f"WebSocketRoute({self.path!r}, name={self.name!r})"
@@ -542,16 +580,39 @@ class Lookup:
     redirect: str | None = None  # the other-slash path, when it would match
 
 
+@dataclass(frozen=True, slots=True)
+class _Include:
+    """A router included in another, under a prefix: its place in the includer's order."""
+
+    prefix: str
+    router: Router
+
+
+@dataclass(slots=True)
+class _Table:
+    """Everything a router serves, included routers' routes and mounts prefixed."""
+
+    routes: list[AnyRoute]
+    mounts: list[Mount]
+    names: dict[str, AnyRoute]
+
+
 class Router:
-    """Holds routes and mounts, and finds the one for a request."""
+    """Holds routes and mounts, and finds the one for a request.
+
+    An included router stays live: what it is given later is served too. Every change
+    forgets what was built from the routes, here and in the routers including this one
+    (they are few, and changes happen at registration), so a request only ever finds
+    the tree built and reuses it.
+    """
 
     def __init__(self, *, redirect_slashes: bool = True) -> None:
-        self.routes: list[AnyRoute] = []
-        self.mounts: list[Mount] = []
         self.converters: dict[str, Converter] = {}
         self.redirect_slashes = redirect_slashes
+        self._entries: list[AnyRoute | Mount | _Include] = []  # in registration order
+        self._includers: list[tuple[Router, str]] = []  # who includes this one, and where
+        self._table: _Table | None = None
         self._trees: dict[str, _Tree] | None = None
-        self._names: dict[str, AnyRoute] = {}
         self._app: ASGIApp | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -570,7 +631,7 @@ class Router:
     def register_converter(self, name: str, converter: Converter) -> None:
         """Make ``{param:name}`` available to this router's routes (present and future)."""
         self.converters[name] = converter
-        self._trees = None
+        self._changed()
 
     def add_route(
         self,
@@ -588,11 +649,30 @@ class Router:
         """Register a WebSocket handler for ``path``."""
         self._add(WebSocketRoute(path, endpoint, name=name, registries=(self.converters,)))
 
-    def _add(self, route: AnyRoute) -> None:
-        self.routes.append(route)
-        if route.name is not None:
-            self._names.setdefault(route.name, route)
+    def _add(self, entry: AnyRoute | Mount) -> None:
+        _check_under(self._prefixes(), [entry])
+        self._entries.append(entry)
+        self._changed()
+
+    def _changed(self) -> None:
+        """Forget what was built from the routes, here and in every includer."""
+        self._table = None
         self._trees = None
+        for includer, _ in self._includers:
+            includer._changed()
+
+    def _prefixes(self) -> Iterator[str]:
+        """Every prefix the routers including this one serve its routes under."""
+        for includer, prefix in self._includers:
+            yield prefix
+            for outer in includer._prefixes():
+                yield outer + prefix
+
+    def _reaches(self, router: Router) -> bool:
+        """Tell whether ``router`` is this router or included in it, at any depth."""
+        return router is self or any(
+            entry.router._reaches(router) for entry in self._entries if isinstance(entry, _Include)
+        )
 
     def route(
         self, path: str, methods: Iterable[str] | None = None, name: str | None = None
@@ -636,25 +716,67 @@ class Router:
 
     def mount(self, path: str, app: ASGIApp, name: str | None = None) -> None:
         """Serve the ASGI app ``app`` under the prefix ``path``."""
-        self.mounts.append(Mount(path, app, name=name))
-        self._trees = None
+        self._add(Mount(path, app, name=name))
 
     def include_router(self, router: Router, prefix: str = "") -> None:
-        """Copy ``router``'s routes and mounts here, under ``prefix``."""
+        """Serve ``router``'s routes and mounts here under ``prefix``, later ones too.
+
+        They take the place of this call in the matching order (for ties).
+        """
         prefix = prefix.rstrip("/")
         if prefix:
             _check_path(prefix)
-        for route in router.routes:
-            self._add(route.with_prefix(prefix, (self.converters,)))
-        for mount in router.mounts:
-            self.mount(prefix + mount.path, mount.app, name=mount.name)
+        if router._reaches(self):
+            raise ValueError("a router cannot include itself, directly or through another")
+        table = router._tabled()
+        prefixes = [outer + prefix for outer in ("", *self._prefixes())]
+        _check_under(prefixes, [*table.routes, *table.mounts])
+        self._entries.append(_Include(prefix, router))
+        router._includers.append((self, prefix))
+        self._changed()
 
     # lookup
 
+    @property
+    def routes(self) -> list[AnyRoute]:
+        """Every route served here, included routers' under their prefix, in order."""
+        return self._tabled().routes
+
+    @property
+    def mounts(self) -> list[Mount]:
+        """Every mount served here, included routers' under their prefix, in order."""
+        return self._tabled().mounts
+
+    def _tabled(self) -> _Table:
+        table = self._table
+        if table is None:
+            table = self._table = self._flatten()
+        return table
+
+    def _flatten(self) -> _Table:
+        routes: list[AnyRoute] = []
+        mounts: list[Mount] = []
+        for entry in self._entries:
+            if isinstance(entry, Mount):
+                mounts.append(entry)
+            elif isinstance(entry, _Include):
+                inner = entry.router._tabled()
+                registries = (self.converters,)
+                routes.extend(route.with_prefix(entry.prefix, registries) for route in inner.routes)
+                mounts.extend(_prefixed(mount, entry.prefix) for mount in inner.mounts)
+            else:
+                routes.append(entry)
+        names: dict[str, AnyRoute] = {}
+        for route in routes:
+            if route.name is not None:
+                names.setdefault(route.name, route)
+        return _Table(routes, mounts, names)
+
     def _build(self) -> dict[str, _Tree]:
-        http = [r for r in self.routes if isinstance(r, Route)]
-        ws = [r for r in self.routes if isinstance(r, WebSocketRoute)]
-        self._trees = {"http": _Tree(http, self.mounts), "websocket": _Tree(ws, self.mounts)}
+        routes, mounts = self.routes, self.mounts
+        http = [r for r in routes if isinstance(r, Route)]
+        ws = [r for r in routes if isinstance(r, WebSocketRoute)]
+        self._trees = {"http": _Tree(http, mounts), "websocket": _Tree(ws, mounts)}
         return self._trees
 
     def prepare(self) -> None:
@@ -681,7 +803,7 @@ class Router:
 
     def url_path_for(self, name: str, /, **params: Any) -> str:
         """The path of the route called ``name`` (``"mount:route"`` reaches into mounts)."""
-        route = self._names.get(name)
+        route = self._tabled().names.get(name)
         if route is not None:
             return route.url_path(params)
         mount_name, _, rest = name.partition(":")
@@ -693,6 +815,23 @@ class Router:
     def __iter__(self) -> Iterator[AnyRoute | Mount]:
         yield from self.routes
         yield from self.mounts
+
+
+def _prefixed(mount: Mount, prefix: str) -> Mount:
+    return Mount(prefix + mount.path or "/", mount.app, name=mount.name)
+
+
+def _check_under(prefixes: Iterable[str], entries: Iterable[AnyRoute | Mount]) -> None:
+    """Refuse entries that would break when served under one of ``prefixes``: a handler
+    not taking a prefix's parameters, or a mount under a prefix with parameters.
+    """
+    with_params = [prefix for prefix in prefixes if _BRACES.search(prefix)]
+    for entry in entries if with_params else ():
+        for prefix in with_params:
+            if isinstance(entry, Mount):
+                _prefixed(entry, prefix)
+            else:
+                entry.check(prefix)
 
 
 def route_path(scope: Scope) -> str:
