@@ -151,10 +151,8 @@ def _compile(pattern: str, segment: str) -> re.Pattern[str]:
     try:
         return re.compile(pattern)
     except re.error as exc:
-        raise ValueError(
-            f"path segment {segment!r} does not compile ({exc}); a converter whose regex "
-            "has named groups can appear only once in a segment"
-        ) from None
+        # e.g. a converter with named groups twice in one segment, whose regexes are joined
+        raise ValueError(f"path segment {segment!r} does not compile to a regex: {exc}") from None
 
 
 def _split(path: str) -> list[str]:
