@@ -22,6 +22,7 @@ from microasgi import (
     HTTPException,
     JSONResponse,
     PlainTextResponse,
+    Request,
     Router,
     StreamingResponse,
     WebSocket,
@@ -666,7 +667,7 @@ async def test_an_http_route_is_not_a_websocket_route() -> None:
     app = App()
 
     @app.get("/page")
-    async def page() -> str:
+    async def page(request: Request) -> str:
         return "hi"
 
     sent = await run(app, websocket_scope("/page", extensions=WS_RESPONSE))
