@@ -97,6 +97,9 @@ def exec_server(cmd: list[str]) -> NoReturn:
     os.execv(cmd[0], cmd)
 
 
+_FORWARDED = (signal.SIGTERM, signal.SIGINT)
+
+
 def run_forwarding_signals(cmd: list[str]) -> int:
     """Run the server as a child, pass SIGTERM and SIGINT on to it, and wait for it."""
     started: list[subprocess.Popen[bytes]] = []
@@ -123,7 +126,6 @@ def run_forwarding_signals(cmd: list[str]) -> int:
     return code if code >= 0 else 128 - code
 
 
-_FORWARDED = (signal.SIGTERM, signal.SIGINT)
 # exec keeps the PID only on POSIX; on Windows it starts a new process and exits this one.
 become_server = exec_server if os.name == "posix" else run_forwarding_signals
 

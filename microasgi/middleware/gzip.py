@@ -198,10 +198,10 @@ class _Responder:
         # A stream's size is unknown until its end, and waiting for minimum_size bytes would
         # hold a slow stream (NDJSON, a long poll's heartbeats) back from the client: a
         # stream is compressed from its first chunk, each chunk flushed as it comes.
-        compressible = more_body or len(body) >= self._minimum
-        if self._level is None or not compressible:
+        worth_it = more_body or len(body) >= self._minimum
+        if self._level is None or not worth_it:
             self._passing = True
-            if compressible:
+            if worth_it:
                 # No compression for this client; a cache must still tell the variants
                 # apart where another client's copy would be compressed.
                 start = _varied(start)
