@@ -246,7 +246,7 @@ def check_pip(args: list[str]) -> None:
 def check_microasgi_cli(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """``python -m microasgi ...``: the CLI accepts it and builds a server command."""
     commands: list[list[str]] = []
-    monkeypatch.setattr(cli.subprocess, "call", lambda cmd: commands.append(cmd) or 0)
+    monkeypatch.setattr(cli, "become_server", lambda cmd: commands.append(cmd) or 0)
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(
         cli.importlib.util,
