@@ -29,7 +29,7 @@ from microasgi.datastructures import (
     parse_digits,
 )
 from microasgi.exceptions import HTTPException
-from microasgi.formparsers import parse_form
+from microasgi.formparsers import decode_text, parse_form
 
 if TYPE_CHECKING:
     from microasgi.app import App
@@ -397,11 +397,7 @@ class Request(HTTPConnection):
     async def text(self) -> str:
         """The body decoded (by the Content-Type charset, UTF-8 by default)."""
         body = await self.body()
-        charset = _charset(raw_header(self.scope, b"content-type") or "") or "utf-8"
-        try:
-            return body.decode(charset, errors="replace")
-        except LookupError:
-            return body.decode("utf-8", errors="replace")
+        return decode_text(body, _charset(raw_header(self.scope, b"content-type") or ""))
 
     async def json(self) -> Any:
         """The body parsed as JSON (``HTTPException(400)`` when it is not)."""
