@@ -8,7 +8,6 @@ same bytes instead of waiting for messages that were already consumed.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -18,7 +17,7 @@ import anyio
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 from yarl import URL
 
-from microasgi import _extensions
+from microasgi import _extensions, _json
 from microasgi._types import Message, Receive, Scope, Send
 from microasgi.datastructures import (
     DEFAULT_LIMITS,
@@ -403,7 +402,7 @@ class Request(HTTPConnection):
         """The body parsed as JSON (``HTTPException(400)`` when it is not)."""
         body = await self.body()
         try:
-            return _loads(body)
+            return _json.loads(body)
         except (ValueError, RecursionError, UnicodeDecodeError):
             raise HTTPException(400, "invalid JSON body") from None
 
@@ -526,11 +525,3 @@ def _charset(content_type: str) -> str | None:
         if key.strip().lower() == "charset":
             return value.strip().strip('"') or None
     return None
-
-
-try:  # orjson parses faster and refuses what json refuses, with a nesting limit
-    import orjson
-
-    _loads: Any = orjson.loads
-except ImportError:  # pragma: no cover - exercised in the no-orjson session
-    _loads = json.loads
