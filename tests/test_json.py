@@ -250,7 +250,7 @@ needs_orjson = pytest.mark.skipif(not HAS_ORJSON, reason="orjson is not installe
 
 
 @needs_orjson
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(values)
 def test_orjson_and_the_stdlib_write_the_same_bytes(value: Any) -> None:
     try:
@@ -270,7 +270,7 @@ documents = st.one_of(
 
 
 @needs_orjson
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(documents)
 def test_orjson_and_the_stdlib_read_the_same_values(document: bytes) -> None:
     try:
