@@ -6,8 +6,10 @@ as ``isoformat()``, UUIDs, enums and dataclasses as orjson writes them; ``loads`
 the same values, integers exact, and refuses the same documents (``NaN``, ``Infinity``,
 numbers too large for a float, lone surrogates, a byte order mark, anything but UTF-8).
 
-The standard library's output is the reference: orjson is the fast path, taken whenever
-its result is known to be the same, and the stdlib path is taken for the rest.
+orjson is the fast path; the stdlib path writes what orjson writes (floats under 1e-4
+laid out as orjson lays them out: 1e-7, not repr's 1e-07) and takes what orjson refuses
+(integers past 64 bits, keys other than str); a document orjson would read differently
+(a run of 19 digits or more, perhaps an integer past 64 bits) is read the stdlib way.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import datetime
 import enum
 import json
 import math
+import re
 import uuid
 from typing import Any
 
@@ -83,6 +86,21 @@ _ENCODER = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_default
 )
 
+# A float under 1e-4 as repr writes it, exponent 5 to 9 (1e-07, 1.5e-05), past any
+# string (keys included) of the JSON text.
+_SMALL_FLOAT = re.compile(r'("(?:[^"\\]|\\.)*")|(-?\d)(\.\d+)?e-0(\d)')
+
+
+def _orjson_layout(match: re.Match[str]) -> str:
+    """The float ``match`` found, laid out as orjson does: 1e-7, and 0.00001 for 1e-05."""
+    string, first, fraction, exponent = match.groups()
+    if string is not None:
+        return string
+    if exponent == "5":
+        sign, digit = first[:-1], first[-1]
+        return f"{sign}0.0000{digit}{(fraction or '')[1:]}"
+    return f"{first}{fraction or ''}e-{exponent}"
+
 
 def stdlib_dumps(value: Any) -> bytes:
     """Serialise ``value`` to compact UTF-8 JSON with the standard library."""
@@ -92,6 +110,8 @@ def stdlib_dumps(value: Any) -> bytes:
         # A NaN or an infinity (null, as orjson writes it), or a key json refuses (a
         # UUID, a date, an enum): rebuild the value without them, then encode it.
         text = _ENCODER.encode(_plain(value, set()))
+    if "e-0" in text:
+        text = _SMALL_FLOAT.sub(_orjson_layout, text)
     return text.encode("utf-8")
 
 
@@ -166,10 +186,6 @@ else:
         except orjson.JSONEncodeError:
             # What orjson refuses and the stdlib may take: keys other than str, integers
             # past 64 bits, nesting past 254 levels. Else the stdlib raises its own error.
-            return stdlib_dumps(value)
-        if b"e-" in data or b"0.0000" in data:
-            # A float under 1e-4: orjson writes 1e-7 and 0.00001 where repr has 1e-07 and
-            # 1e-05 (same digits). Rare, so the whole value goes the stdlib way.
             return stdlib_dumps(value)
         return data
 

@@ -65,8 +65,10 @@ ENCODED = [
     (2**64, b"18446744073709551616"),
     (-(2**63) - 1, b"-9223372036854775809"),
     (2**200, str(2**200).encode()),
-    (1e-7, b"1e-07"),
-    (1.5e-5, b"1.5e-05"),
+    (1e-7, b"1e-7"),  # orjson's layout under 1e-4, not repr's 1e-07
+    (-1.5e-5, b"-0.000015"),
+    (1.25e-10, b"1.25e-10"),
+    ([1e-5, "1e-05"], b'[0.00001,"1e-05"]'),
     (0.0001, b"0.0001"),
     (1e16, b"1e+16"),
     (-0.0, b"-0.0"),
@@ -116,7 +118,7 @@ async def test_a_handler_returning_nan_and_big_integers_gets_valid_json() -> Non
     assert stats_response.status_code == 200
     assert (
         stats_response.content
-        == b'{"mean":null,"max":null,"total":18446744073709551616,"tiny":1e-07}'
+        == b'{"mean":null,"max":null,"total":18446744073709551616,"tiny":1e-7}'
     )
     assert stats_response.json()["total"] == 2**64
     assert response_response.content == b'[-9223372036854775809,{"x":1,"y":2.0}]'
