@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ class State:
         object.__setattr__(self, "_state", {} if state is None else state)
 
     def __getattr__(self, name: str) -> Any:
+        if name == "_state":  # an instance made without __init__: no mapping to look in
+            raise AttributeError(name)
         try:
             return self._state[name]
         except KeyError:
@@ -64,6 +67,20 @@ class State:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._state!r})"
+
+    # Copies are of the mapping, as copying a dict would make them: a copy's names are
+    # its own (its values shared), a deep copy shares nothing.
+    def __copy__(self) -> State:
+        return type(self)(copy.copy(self._state))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> State:
+        copied = type(self)()
+        memo[id(self)] = copied
+        object.__setattr__(copied, "_state", copy.deepcopy(self._state, memo))
+        return copied
+
+    def __reduce__(self) -> tuple[type[State], tuple[MutableMapping[str, Any]]]:
+        return type(self), (self._state,)
 
 
 HeadersArg = Mapping[str, str] | Iterable[tuple[str, str]]

@@ -9,7 +9,6 @@ that were already consumed.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -18,7 +17,7 @@ from urllib.parse import quote, unquote
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 from yarl import URL
 
-from microasgi import _extensions
+from microasgi import _extensions, _json
 from microasgi._types import Message, Receive, Scope, Send
 from microasgi.datastructures import (
     DEFAULT_LIMITS,
@@ -32,7 +31,7 @@ from microasgi.datastructures import (
 )
 from microasgi.exceptions import ClientDisconnect, HTTPException
 from microasgi.exchange import Exchange
-from microasgi.formparsers import parse_form
+from microasgi.formparsers import decode_text, parse_form
 
 if TYPE_CHECKING:
     from microasgi.app import App
@@ -328,18 +327,13 @@ class Request(HTTPConnection):
     async def text(self) -> str:
         """The body decoded (by the Content-Type charset, UTF-8 by default)."""
         body = await self.body()
-        content_type = raw_header(self.scope["headers"], b"content-type") or ""
-        charset = _charset(content_type) or "utf-8"
-        try:
-            return body.decode(charset, errors="replace")
-        except LookupError:
-            return body.decode("utf-8", errors="replace")
+        return decode_text(body, _charset(raw_header(self.scope["headers"], b"content-type") or ""))
 
     async def json(self) -> Any:
         """The body parsed as JSON (``HTTPException(400)`` when it is not)."""
         body = await self.body()
         try:
-            return _loads(body)
+            return _json.loads(body)
         except (ValueError, RecursionError, UnicodeDecodeError):
             raise HTTPException(400, "invalid JSON body") from None
 
@@ -406,11 +400,3 @@ def _charset(content_type: str) -> str | None:
         if key.strip().lower() == "charset":
             return value.strip().strip('"') or None
     return None
-
-
-try:  # orjson parses faster and refuses what json refuses, with a nesting limit
-    import orjson
-
-    _loads: Any = orjson.loads
-except ImportError:  # pragma: no cover - exercised in the no-orjson session
-    _loads = json.loads

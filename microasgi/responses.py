@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import functools
 import http.cookies
-import json
 from collections.abc import Callable
 from datetime import datetime, timezone
 from email.utils import format_datetime
@@ -22,6 +21,7 @@ from urllib.parse import quote
 from multidict import CIMultiDict
 
 from microasgi._concurrency import run_callable
+from microasgi._json import dumps as json_dumps  # re-exported: user code imports it
 from microasgi._types import RawHeaders, Receive, Scope, Send
 from microasgi.datastructures import HeadersArg, encode_header, encode_headers
 from microasgi.exchange import Exchange
@@ -256,41 +256,6 @@ class HTMLResponse(Response):
     """A ``text/html; charset=utf-8`` response."""
 
     media_type = "text/html"
-
-
-def _json_default(value: Any) -> Any:
-    """What orjson serialises natively, for the stdlib fallback."""
-    import dataclasses
-    import datetime as dt
-    import enum
-    import uuid
-
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, enum.Enum):
-        return value.value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-def _stdlib_dumps(data: Any) -> bytes:
-    return json.dumps(
-        data, ensure_ascii=False, separators=(",", ":"), default=_json_default
-    ).encode("utf-8")
-
-
-try:
-    import orjson
-
-    def json_dumps(data: Any) -> bytes:
-        """Serialise ``data`` to compact UTF-8 JSON."""
-        return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
-
-except ImportError:  # pragma: no cover - exercised in the no-orjson session
-    json_dumps = _stdlib_dumps
 
 
 class JSONResponse(Response):

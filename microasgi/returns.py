@@ -10,9 +10,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from microasgi._json import dumps as json_dumps
 from microasgi._types import Message
 from microasgi.datastructures import HeadersArg
-from microasgi.responses import JSONResponse, PlainTextResponse, Response, json_dumps
+from microasgi.responses import JSONResponse, PlainTextResponse, Response
 
 __all__ = ["plain_messages", "to_response"]
 

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import json
 from collections.abc import AsyncIterator
 from typing import Any, NoReturn
 
 import anyio
 
-from microasgi import _extensions
+from microasgi import _extensions, _json
 from microasgi._types import Message, Receive, Scope, Send
 from microasgi.datastructures import HeadersArg, encode_header, encode_headers
 from microasgi.requests import HTTPConnection
-from microasgi.responses import Response, json_dumps
+from microasgi.responses import Response
 
 
 class WebSocketDisconnect(Exception):
@@ -173,7 +172,7 @@ class WebSocket(HTTPConnection):
         if data is None:
             data = message.get("bytes") or b""
         try:
-            return json.loads(data)
+            return _json.loads(data)
         except (ValueError, RecursionError):
             await self._refuse(1007, "invalid JSON")
 
@@ -225,7 +224,7 @@ class WebSocket(HTTPConnection):
 
     async def send_json(self, data: Any, mode: str = "text") -> None:
         """Send ``data`` as JSON, in a text (default) or binary message."""
-        encoded = json_dumps(data)
+        encoded = _json.dumps(data)
         if mode == "binary":
             await self.send_bytes(encoded)
         else:
