@@ -46,7 +46,7 @@ def parse_forwarded(value: str) -> list[dict[str, str]] | None:
     elements: list[dict[str, str]] = [{}]
     position = 0
     while position < len(value):
-        if value[position] in ",;":  # an empty element or pair (the list rule allows them)
+        if value[position] in ",; \t":  # empty elements and pairs: the list rule allows them
             if value[position] == "," and elements[-1]:
                 elements.append({})
             position += 1

@@ -161,7 +161,12 @@ def _b64decode(data: bytes) -> bytes:
 
 def _secret_keys(secret_key: str | bytes | Sequence[str | bytes]) -> list[bytes]:
     """The HMAC keys for ``secret_key`` (one secret, or a list: the first signs)."""
-    secrets = [secret_key] if isinstance(secret_key, (str, bytes)) else list(secret_key)
+    if isinstance(secret_key, (str, bytes)):
+        secrets: list[Any] = [secret_key]
+    elif isinstance(secret_key, Sequence):
+        secrets = list(secret_key)
+    else:
+        raise ValueError(f"secret_key is a str, bytes, or a list of them: {secret_key!r}")
     if not secrets:
         raise ValueError("secret_key: give a secret, or a list of them (the first signs)")
     keys = []
