@@ -13,8 +13,8 @@ one of ours is an empty session: a client never turns a bad cookie into an error
 
 from __future__ import annotations
 
-import base64
 import binascii
+import hashlib
 import hmac
 import json
 import logging
@@ -40,21 +40,26 @@ _ATTRIBUTE = re.compile(r"[^;\x00-\x1f\x7f]*")  # what fits in a cookie attribut
 _SAME_SITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
 _EXPIRED = "Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
 _TIMESTAMP_DIGITS = 12
+_IMMUTABLE = (str, int, float, bool, type(None))  # what JSON gives back that cannot change
 
 
 class Session(dict[str, Any]):
-    """The session: a dict that notes whether the app used it (reads and writes alike).
+    """The session: a dict that notes whether the app read it, and whether it wrote to it.
 
     A session the app never touched cannot have changed: its cookie is left alone, and
-    the response does not vary with it. Anything else is compared with what the cookie
-    held, so a change deep inside a value (``session["cart"].append(...)``) is saved too.
+    the response does not vary with it. One the app only read can have changed only
+    inside a list or dict it holds (``session["cart"].append(...)``): then it is compared
+    with what the cookie held, so such a change is saved too.
     """
 
-    __slots__ = ("accessed",)
+    __slots__ = ("accessed", "modified")
 
     def __init__(self, data: dict[str, Any] | None = None) -> None:
         super().__init__(data or ())
-        self.accessed = False
+        self.accessed = self.modified = False
+
+    def _write(self) -> None:
+        self.accessed = self.modified = True
 
     def __getitem__(self, key: str) -> Any:
         self.accessed = True
@@ -98,42 +103,50 @@ class Session(dict[str, Any]):
         return dict.copy(self)
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self.accessed = True
+        self._write()
         super().__setitem__(key, value)
 
     def __delitem__(self, key: str) -> None:
-        self.accessed = True
+        self._write()
         super().__delitem__(key)
 
     def clear(self) -> None:
         """Empty the session (its cookie is removed)."""
-        self.accessed = True
+        self._write()
         super().clear()
 
     def pop(self, key: str, *default: Any) -> Any:
         """Remove ``key`` and return its value (or ``default``)."""
-        self.accessed = True
+        self._write()
         return super().pop(key, *default)
 
     def popitem(self) -> tuple[str, Any]:
         """Remove and return the last item."""
-        self.accessed = True
+        self._write()
         return super().popitem()
 
     def setdefault(self, key: str, default: Any = None) -> Any:
         """The value of ``key``, set to ``default`` first if absent."""
-        self.accessed = True
+        self._write()
         return super().setdefault(key, default)
 
     def update(self, *args: Any, **kwargs: Any) -> None:
         """Set several keys."""
-        self.accessed = True
+        self._write()
         super().update(*args, **kwargs)
 
     def __ior__(self, other: Any) -> Session:  # type: ignore[override,misc]
-        self.accessed = True
+        self._write()
         super().update(other)
         return self
+
+    def may_have_changed(self) -> bool:
+        """Tell whether the app wrote to it, or read a value it could change in place."""
+        if self.modified:
+            return True
+        return self.accessed and any(
+            not isinstance(value, _IMMUTABLE) for value in dict.values(self)
+        )
 
 
 class ReadOnlySession(Session):
@@ -151,16 +164,36 @@ class ReadOnlySession(Session):
     __ior__ = _refuse
 
 
+# The codecs, made once: json.dumps with options builds an encoder per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+_DECODER = json.JSONDecoder()
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+
+
 def _b64encode(data: bytes) -> bytes:
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
+    """Unpadded URL-safe base64 (binascii directly: base64's wrappers cost more than the work)."""
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=")
 
 
 def _b64decode(data: bytes) -> bytes:
-    return base64.urlsafe_b64decode(data + b"=" * (-len(data) % 4))
+    """Decode unpadded URL-safe base64 (only ever a signed payload: ours)."""
+    padded = data.translate(_FROM_URLSAFE) + b"=" * (-len(data) % 4)
+    return binascii.a2b_base64(padded)
 
 
-def _secret_keys(secret_key: str | bytes | Sequence[str | bytes]) -> list[bytes]:
-    """The HMAC keys for ``secret_key`` (one secret, or a list: the first signs)."""
+def _sign(mac: hmac.HMAC, message: bytes) -> bytes:
+    """The base64url HMAC of ``message`` under the keyed ``mac`` (left as it was)."""
+    copy = mac.copy()
+    copy.update(message)
+    return _b64encode(copy.digest())
+
+
+def _secret_keys(secret_key: str | bytes | Sequence[str | bytes]) -> list[hmac.HMAC]:
+    """The keyed HMACs for ``secret_key`` (one secret, or a list: the first signs).
+
+    Each is keyed once and copied per signature: keying is most of an HMAC's cost here.
+    """
     if isinstance(secret_key, (str, bytes)):
         secrets: list[Any] = [secret_key]
     elif isinstance(secret_key, Sequence):
@@ -174,7 +207,7 @@ def _secret_keys(secret_key: str | bytes | Sequence[str | bytes]) -> list[bytes]
         if not isinstance(secret, (str, bytes)) or not secret:
             raise ValueError(f"secret_key: each secret is a non-empty str or bytes, not {secret!r}")
         raw = secret.encode("utf-8") if isinstance(secret, str) else secret
-        keys.append(hmac.digest(raw, _PURPOSE, "sha256"))
+        keys.append(hmac.new(hmac.digest(raw, _PURPOSE, "sha256"), digestmod=hashlib.sha256))
     return keys
 
 
@@ -301,7 +334,7 @@ class SessionMiddleware:
             return None
         try:
             payload = _b64decode(encoded)
-            data = json.loads(payload)
+            data = _DECODER.decode(payload.decode("utf-8"))
         except (binascii.Error, ValueError, RecursionError):
             return None  # signed by us, but not a session: another use of the same secret?
         if not isinstance(data, dict):
@@ -310,8 +343,8 @@ class SessionMiddleware:
 
     def _signer(self, signed: bytes, signature: bytes) -> int | None:
         """The index of the key whose signature of ``signed`` is ``signature``, if any."""
-        for index, key in enumerate(self._keys):
-            if hmac.compare_digest(_b64encode(hmac.digest(key, signed, "sha256")), signature):
+        for index, mac in enumerate(self._keys):
+            if hmac.compare_digest(_sign(mac, signed), signature):
                 return index
         return None
 
@@ -319,11 +352,13 @@ class SessionMiddleware:
         """The ``Set-Cookie`` value that saves ``session``; None when it has not changed."""
         if not dict.__len__(session):
             return self._removal if payload else None
-        new = json.dumps(session, separators=(",", ":")).encode("utf-8")
+        if not (stale or session.may_have_changed()):
+            return None
+        new = _ENCODER.encode(session).encode("ascii")
         if new == payload and not stale:
             return None
         signed = _b64encode(new) + b"." + str(int(time.time())).encode("ascii")
-        value = signed + b"." + _b64encode(hmac.digest(self._keys[0], signed, "sha256"))
+        value = signed + b"." + _sign(self._keys[0], signed)
         size = len(self._name) + 1 + len(value)
         if size > BROWSER_COOKIE_LIMIT:
             logger.warning(

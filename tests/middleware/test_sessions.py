@@ -47,8 +47,10 @@ def notes_app(**options: Any) -> App:
 
     @app.post("/cart")
     async def add(request: Request) -> list[str]:
-        cart = request.session.setdefault("cart", [])
-        cart.append((await request.form())["item"])  # a change inside a value
+        cart = request.session.get("cart")
+        if cart is None:
+            cart = request.session["cart"] = []
+        cart.append((await request.form())["item"])  # then a change inside a value only
         return list(cart)
 
     @app.get("/public")
@@ -192,6 +194,7 @@ async def test_a_change_inside_a_value_is_saved() -> None:
         response = await client.post("/cart", data={"item": "milk"})
         assert response.json() == ["tea", "milk"]
         assert cookie_of(response) is not None
+        assert (await client.post("/cart", data={"item": "jam"})).json() == ["tea", "milk", "jam"]
 
 
 async def test_a_cleared_session_removes_the_cookie() -> None:
