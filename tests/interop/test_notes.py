@@ -1,23 +1,17 @@
 """examples/notes.py under real servers: httpx logs in and calls the API, Chromium clicks through.
 
 The browser test drives headless Chromium over the DevTools protocol with test_browser's
-fixture and client: it is sent to the login form, logs in, sees its notes, adds one, and
+fixture and helpers: it is sent to the login form, logs in, sees its notes, adds one, and
 logs out, while the session cookie stays out of the page's reach (HttpOnly).
 """
 
 from __future__ import annotations
 
-import time
 import uuid
-from typing import Any
 from urllib.parse import urlencode
 
-import httpx
-import pytest
-from websockets.sync.client import connect
-
 from interop import servers as s
-from interop.test_browser import DEADLINE, DevTools, browser  # noqa: F401 - a fixture
+from interop.test_browser import browser, page_of  # noqa: F401 - browser is a fixture
 
 TOKEN = {"authorization": "Bearer ada-api-token"}
 
@@ -66,32 +60,14 @@ def test_a_host_the_service_does_not_serve_is_a_400(notes_server: s.Server) -> N
     assert client.get("/login").status_code == 200
 
 
-def wait_for(devtools: DevTools, expression: str, what: str) -> Any:
-    """Like DevTools.wait_for, across page loads (an evaluation may hit one in progress)."""
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        try:
-            value = devtools.evaluate(expression)
-        except RuntimeError:  # the page was navigating: its context went away
-            value = None
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"the page never showed {what}")
-
-
 def test_chromium_logs_in_through_the_form_and_out_again(
     notes_server: s.Server,
     browser: int,  # noqa: F811 - the fixture imported above
 ) -> None:
     note = f"a note from chromium {uuid.uuid4()}"
-    targets = httpx.get(f"http://127.0.0.1:{browser}/json/list", timeout=5).json()
-    page = next(target for target in targets if target["type"] == "page")
-    with connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10) as connection:
-        devtools = DevTools(connection)
-        devtools.call("Page.enable")
+    with page_of(browser) as devtools:
         devtools.call("Page.navigate", url=f"{notes_server.base_url}/notes")
-        wait_for(devtools, "document.getElementById('login') !== null", "the login form")
+        devtools.wait_for("document.getElementById('login') !== null", "the login form")
         assert "/login?next=" in devtools.evaluate("location.href")
 
         devtools.evaluate(
@@ -99,8 +75,8 @@ def test_chromium_logs_in_through_the_form_and_out_again(
             "document.getElementById('password').value = 'lovelace';"
             "document.getElementById('login').requestSubmit(); true"
         )
-        title = wait_for(
-            devtools, "document.querySelector('#notes') && document.title", "the notes page"
+        title = devtools.wait_for(
+            "document.querySelector('#notes') && document.title", "the notes page"
         )
         assert title == "Notes of ada"
         assert devtools.evaluate("location.pathname") == "/notes"
@@ -110,8 +86,7 @@ def test_chromium_logs_in_through_the_form_and_out_again(
             f"document.getElementById('text').value = {note!r};"
             "document.getElementById('add').requestSubmit(); true"
         )
-        notes = wait_for(
-            devtools,
+        notes = devtools.wait_for(
             "Array.from(document.querySelectorAll('#notes li')).map(li => li.textContent)"
             f".includes({note!r}) && document.title",
             "the new note",
@@ -119,10 +94,9 @@ def test_chromium_logs_in_through_the_form_and_out_again(
         assert notes == "Notes of ada"
 
         devtools.evaluate("document.getElementById('logout').requestSubmit(); true")
-        wait_for(devtools, "document.getElementById('login') !== null", "the login form again")
+        devtools.wait_for("document.getElementById('login') !== null", "the login form again")
         devtools.call("Page.navigate", url=f"{notes_server.base_url}/notes")
-        wait_for(
-            devtools,
+        devtools.wait_for(
             "location.pathname === '/login' && document.getElementById('login') !== null",
             "the login form after logging out",
         )

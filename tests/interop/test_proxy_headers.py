@@ -47,8 +47,8 @@ SERVERS = [
 app_server = s.server_fixture("interop.proxy_app:app", SERVERS)
 
 
-def nginx_config(directory: Path, plain: int, secure: int, upstream: int, tls: s.TLSFiles) -> Path:
-    """The deployment file on test ports and certificates, inside a minimal main config."""
+def site_config(plain: int, secure: int, upstream: int, tls: s.TLSFiles) -> str:
+    """The deployment file on test ports and certificates."""
     site = CONF.read_text()
     for old, new in [
         ("listen 80;", f"listen {s.HOST}:{plain};"),
@@ -59,15 +59,7 @@ def nginx_config(directory: Path, plain: int, secure: int, upstream: int, tls: s
     ]:
         assert old in site, f"{CONF.name} no longer has {old!r}"
         site = site.replace(old, new)
-    (directory / "site.conf").write_text(site)
-    main = directory / "nginx.conf"
-    main.write_text(
-        f"pid {directory}/nginx.pid;\nerror_log {directory}/error.log;\ndaemon off;\n"
-        "events {}\nhttp {\n"
-        f"  access_log off;\n  client_body_temp_path {directory};\n"
-        f"  proxy_temp_path {directory};\n  include {directory}/site.conf;\n}}\n"
-    )
-    return main
+    return site
 
 
 @pytest.fixture
@@ -77,7 +69,7 @@ def nginx(app_server: s.Server, tls_files: s.TLSFiles, tmp_path: Path) -> Iterat
     if binary is None:
         pytest.skip("nginx is not installed (apt-get install nginx-light)")
     plain, secure = s.free_port(), s.free_port()
-    config = nginx_config(tmp_path, plain, secure, app_server.port, tls_files)
+    config = s.nginx_config(tmp_path, site_config(plain, secure, app_server.port, tls_files))
     argv = [binary, "-c", str(config), "-p", str(tmp_path)]
     base = f"http://{s.HOST}:{plain}"
     with s.running_command(argv, tmp_path / "nginx.log", ready_url=f"{base}/whoami"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -23,20 +24,24 @@ TRUSTED = ["127.0.0.1", "10.0.0.0/24"]
 
 
 async def seen_by_app(
-    *headers: tuple[str, str], peer: tuple[str, int] | None = PROXY, **options: Any
+    *headers: tuple[str, str],
+    peer: tuple[str, int] | None = PROXY,
+    scope: Callable[..., Scope] = http_scope,
+    **options: Any,
 ) -> dict[str, Any]:
-    """What the app sees of an http request from ``peer`` with these headers."""
+    """What the app sees of a connection from ``peer`` with these headers."""
     seen: list[Scope] = []
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         seen.append(scope)
-        await responder()(scope, receive, send)
+        if scope["type"] == "http":
+            await responder()(scope, receive, send)
 
     middleware = ProxyHeadersMiddleware(app, **{"trusted_hosts": TRUSTED, **options})
-    await call(middleware, http_scope(headers=headers, client=peer))  # the server's scope unchanged
-    (scope,) = seen
-    host = [value.decode() for name, value in scope["headers"] if name == b"host"]
-    return {"client": scope["client"], "scheme": scope["scheme"], "host": host}
+    await call(middleware, scope(headers=headers, client=peer))  # the server's scope unchanged
+    (seen_scope,) = seen
+    host = [value.decode() for name, value in seen_scope["headers"] if name == b"host"]
+    return {"client": seen_scope["client"], "scheme": seen_scope["scheme"], "host": host}
 
 
 # --- X-Forwarded-* ----------------------------------------------------------------------
@@ -114,15 +119,9 @@ async def test_proto_and_host_of_the_clients_hop_in_a_chain() -> None:
 
 
 async def test_a_websocket_gets_ws_schemes() -> None:
-    seen: list[Scope] = []
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        seen.append(scope)
-
-    middleware = ProxyHeadersMiddleware(app, trusted_hosts=TRUSTED)
     headers = [("x-forwarded-for", "198.51.100.7"), ("x-forwarded-proto", "https")]
-    await middleware(websocket_scope(headers=headers, client=PROXY), _no_receive, _no_send)
-    assert (seen[0]["scheme"], seen[0]["client"]) == ("wss", ("198.51.100.7", 0))
+    seen = await seen_by_app(*headers, scope=websocket_scope)
+    assert (seen["scheme"], seen["client"]) == ("wss", ("198.51.100.7", 0))
 
 
 @pytest.mark.parametrize(
@@ -302,11 +301,3 @@ def test_host_parsing(value: str, parsed: tuple[str, int | None] | None) -> None
 )
 def test_node_parsing(value: str, parsed: tuple[str, int] | None) -> None:
     assert parse_node(value) == parsed
-
-
-async def _no_receive() -> Any:
-    raise AssertionError("the middleware should not receive")
-
-
-async def _no_send(message: Any) -> None:
-    raise AssertionError("the middleware should not send")
