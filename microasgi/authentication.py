@@ -173,6 +173,8 @@ def requires(
     needed = (scopes,) if isinstance(scopes, str) else tuple(scopes)
     if not all(isinstance(scope, str) for scope in needed):
         raise TypeError(f"@requires takes scope names (str): {scopes!r}")
+    if isinstance(status_code, bool) or not isinstance(status_code, int):
+        raise TypeError(f"@requires: status_code is an HTTP status, not {status_code!r}")
 
     def decorator(func: Callable[P, R]) -> Callable[P, R]:
         index, name = _connection_position(func)

@@ -256,9 +256,11 @@ async def test_a_call_without_a_request_is_a_clear_error() -> None:
         await show("not a request")  # type: ignore[arg-type]
 
 
-def test_scopes_are_names() -> None:
+def test_scopes_are_names_and_the_status_a_number() -> None:
     with pytest.raises(TypeError, match="scope names"):
         requires(["authenticated", 3])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="status_code"):
+        requires("authenticated", status_code="403")  # type: ignore[arg-type]
 
 
 def test_has_required_scope() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 
+from microasgi._concurrency import is_async_callable
 from microasgi._types import ASGIApp, Receive, Scope, Send
 from microasgi.authentication import (
     AuthCredentials,
@@ -37,8 +38,7 @@ class AuthenticationMiddleware:
         on_error: OnError | None = None,
     ) -> None:
         """Wrap ``app``; ``on_error(conn, exc)`` may answer an ``AuthenticationError``."""
-        authenticate = getattr(backend, "authenticate", None)
-        if not inspect.iscoroutinefunction(authenticate):
+        if not is_async_callable(getattr(backend, "authenticate", None)):
             raise TypeError(
                 f"backend must have an 'async def authenticate(self, conn)' method: {backend!r}"
             )

@@ -127,8 +127,9 @@ class ProxyHeadersMiddleware:
             if not values:
                 return None
             # Listed hop by hop like the addresses: the client's hop; else the nearest proxy's.
-            aligned = index is not None and len(values) == len(nodes)
-            return values[index] if aligned and index is not None else values[-1]
+            if index is not None and len(values) == len(nodes):
+                return values[index]
+            return values[-1]
 
         return Hop(
             index is not None, client, chosen(b"x-forwarded-proto"), chosen(b"x-forwarded-host")
