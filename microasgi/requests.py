@@ -261,6 +261,41 @@ class HTTPConnection:
         """Tell whether the server advertised ``extension`` in ``scope["extensions"]``."""
         return _extensions.supports(self.scope, extension)
 
+    # Set by middleware (sessions, authentication), under Starlette's scope keys.
+
+    @property
+    def session(self) -> dict[str, Any]:
+        """The session ``SessionMiddleware`` loaded: a dict, saved when it changes."""
+        try:
+            return self.scope["session"]  # type: ignore[no-any-return]
+        except KeyError:
+            raise RuntimeError(
+                "no session: it needs SessionMiddleware, "
+                "app.add_middleware(SessionMiddleware, secret_key=...)"
+            ) from None
+
+    @property
+    def user(self) -> Any:
+        """The user ``AuthenticationMiddleware``'s backend found, or ``UnauthenticatedUser``."""
+        try:
+            return self.scope["user"]
+        except KeyError:
+            raise RuntimeError(
+                "no user: it needs AuthenticationMiddleware, "
+                "app.add_middleware(AuthenticationMiddleware, backend=...)"
+            ) from None
+
+    @property
+    def auth(self) -> Any:
+        """The ``AuthCredentials`` ``AuthenticationMiddleware``'s backend granted."""
+        try:
+            return self.scope["auth"]
+        except KeyError:
+            raise RuntimeError(
+                "no auth: it needs AuthenticationMiddleware, "
+                "app.add_middleware(AuthenticationMiddleware, backend=...)"
+            ) from None
+
 
 async def _empty_receive() -> Message:
     raise RuntimeError("this Request was built without a receive channel")
