@@ -148,7 +148,7 @@ class Dispatcher:
             if match is None or match.route is None:
                 raise HTTPException(404)
             scope["path_params"] = match.params
-            await match.route.endpoint(websocket, **match.params)
+            await run_callable(match.route.endpoint, websocket, **match.params)
         except WebSocketDisconnect:
             pass  # the client left (or the handler gave up): a normal end
         except Exception as exc:

@@ -311,7 +311,7 @@ class WebSocketRoute(BaseRoute):
         registries: tuple[dict[str, Converter], ...] = (),
     ) -> None:
         _check_path(path)
-        if not is_async_callable(endpoint):
+        if not is_async_callable(inspect.unwrap(endpoint)):  # a sync decorator's is fine
             raise TypeError(f"WebSocket handler {endpoint!r} must be an async function")
         self.path = path
         self.endpoint = endpoint
