@@ -24,11 +24,16 @@ def is_async_callable(obj: Any) -> bool:
 async def run_callable(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call ``func(*args, **kwargs)``: await it if async, else run it in a worker thread.
 
-    A sync function that returns an awaitable (a sync decorator around an async function)
-    has it awaited too.
+    A sync decorator around an async function (``functools.wraps``) is called on the loop
+    and its result awaited; a sync function that returns an awaitable has it awaited too.
     """
     if is_async_callable(func):
         return await func(*args, **kwargs)
+    if is_async_callable(inspect.unwrap(func)):
+        # A sync decorator around an async function: called on the loop, its coroutine
+        # awaited (trio refuses to run a function that returns one in a thread).
+        result = func(*args, **kwargs)
+        return await result if inspect.isawaitable(result) else result
     result = await run_in_thread(func, *args, **kwargs)
     if inspect.isawaitable(result):
         result = await result

@@ -227,6 +227,8 @@ class ErrorLayer:
         except WebSocketDisconnect:
             pass  # the client left (or the handler gave up): a normal end, closed below
         except Exception as exc:
+            if isinstance(exc, OSError) and watched.client_gone:
+                return  # an ASGI 2.4 server's send said the client left: nobody to answer
             websocket = watched.websocket(scope)
             if websocket is None:  # already closed or denied: nothing to answer
                 raise
@@ -272,13 +274,14 @@ class _Guard:
 class _Watched:
     """The channels of a WebSocket app we do not own, read for where the connection is."""
 
-    __slots__ = ("_receive", "_send", "connect_received", "state")
+    __slots__ = ("_receive", "_send", "client_gone", "connect_received", "state")
 
     def __init__(self, receive: Receive, send: Send) -> None:
         self._receive = receive
         self._send = send
         self.state = WebSocketState.CONNECTING
         self.connect_received = False
+        self.client_gone = False
 
     async def receive(self) -> Message:
         """The server's receive, noting the connect and a disconnect."""
@@ -291,8 +294,13 @@ class _Watched:
         return message
 
     async def send(self, message: Message) -> None:
-        """The server's send, noting the accept, a close or a denial."""
-        await self._send(message)
+        """The server's send, noting the accept, a close or a denial, and a client gone."""
+        try:
+            await self._send(message)
+        except OSError:
+            self.state = WebSocketState.CLOSED
+            self.client_gone = True
+            raise
         kind = message["type"]
         if kind == "websocket.accept":
             self.state = WebSocketState.CONNECTED

@@ -835,3 +835,46 @@ async def test_the_lookup_is_built_once_after_a_change_not_per_request(
         for _ in range(3):
             assert (await client.get("/api/b")).status_code == 200
         assert len(builds) == 2
+
+
+class Walks:
+    """How many times the router walked its tree from the root."""
+
+    count = 0
+
+
+@pytest.fixture
+def walks(monkeypatch: pytest.MonkeyPatch) -> Walks:
+    """Count every walk of a lookup tree from its root (a route decided once is one)."""
+    counted = Walks()
+    first, matches = routing._Tree.first, routing._Tree.matches
+
+    def counting_first(self: Any, *args: Any, **kwargs: Any) -> Any:
+        counted.count += 1
+        return first(self, *args, **kwargs)
+
+    def counting_matches(self: Any, *args: Any, **kwargs: Any) -> Any:
+        counted.count += 1
+        return matches(self, *args, **kwargs)
+
+    monkeypatch.setattr(routing._Tree, "first", counting_first)
+    monkeypatch.setattr(routing._Tree, "matches", counting_matches)
+    return counted
+
+
+async def test_a_mounted_apps_request_and_a_404_decide_the_route_once(walks: Walks) -> None:
+    app = App(redirect_slashes=False)
+    child = App()
+    child.add_route("/items/{i:int}", named("item"))
+    app.mount("/child", child)
+    app.add_route("/users/{u:int}", named("user"))
+    async with TestClient(app) as client:
+        walks.count = 0
+        assert (await client.get("/child/items/1")).status_code == 200
+        assert walks.count == 2  # one in the parent, one in the mounted App
+        walks.count = 0
+        assert (await client.get("/users/abc")).status_code == 404
+        assert walks.count == 1
+        walks.count = 0
+        assert (await client.post("/users/1")).status_code == 405
+        assert walks.count == 1
