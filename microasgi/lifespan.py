@@ -123,24 +123,27 @@ class Lifespan:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Speak the lifespan protocol with the server.
 
-        A failure is reported (``lifespan.startup.failed`` or ``.shutdown.failed``), then
-        raised, so the call ends at once and every server (and asgi-lifespan) stops.
+        A failure is reported (``lifespan.startup.failed`` or ``.shutdown.failed``) once
+        the mounted apps are stopped, and then raised at once: hypercorn looks whether the
+        call has ended right after the report, and asgi-lifespan waits for it to end.
         """
         # What started gets stopped, in reverse order, whether startup completes or not.
         cleanups: list[Callable[[], Awaitable[Any]]] = []
         children = [_Child(app, scope) for app in self.mounts()]
-        failure: Exception | None = None  # raised outside the group: not an ExceptionGroup
+        failed: tuple[str, Exception] | None = None
         async with anyio.create_task_group() as group:
             for child in children:
                 group.start_soon(child.run)
             try:
-                failure = await self._run(scope, receive, send, children, cleanups)
+                failed = await self._run(scope, receive, send, children, cleanups)
             finally:
                 for child in children:
                     await child.aclose()
                 group.cancel_scope.cancel()
-        if failure is not None:
-            raise failure
+        if failed is not None:
+            phase, error = failed
+            await report_failure(send, phase, error)
+            raise error
 
     async def _run(
         self,
@@ -149,8 +152,8 @@ class Lifespan:
         send: Send,
         children: list[_Child],
         cleanups: list[Callable[[], Awaitable[Any]]],
-    ) -> Exception | None:
-        """Startup, then shutdown when the server asks; the failure reported, if any."""
+    ) -> tuple[str, Exception] | None:
+        """Startup, then shutdown when the server asks; what failed, if anything."""
         try:
             message = await receive()
             if message["type"] != "lifespan.startup":
@@ -171,14 +174,12 @@ class Lifespan:
                 cleanups.append(child.shutdown)
         except Exception as exc:
             await _unwind(cleanups)
-            await report_failure(send, "startup", exc)
-            return exc
+            return "startup", exc
         await send({"type": "lifespan.startup.complete"})
         await receive()  # lifespan.shutdown
         error = await _unwind(cleanups)
         if error is not None:
-            await report_failure(send, "shutdown", error)
-            return error
+            return "shutdown", error
         await send({"type": "lifespan.shutdown.complete"})
         return None
 
