@@ -165,6 +165,7 @@ class UploadFile:
         "_file",
         "_position",
         "_spool_threshold",
+        "_spooled",
         "content_type",
         "filename",
         "headers",
@@ -191,14 +192,13 @@ class UploadFile:
         self._chunks: list[bytes] | None = []  # None once the data lives in self._file
         self._position = 0
         self._file: tempfile.SpooledTemporaryFile[bytes] | None = None
+        self._spooled = False  # the data moved to disk (we roll the file over ourselves)
         self._closed = False
 
     @property
     def _in_memory(self) -> bool:
         """Whether the data is still held in memory (not yet spooled to disk)."""
-        if self._chunks is not None:
-            return True
-        return not getattr(self._file, "_rolled", True)
+        return not self._spooled
 
     @property
     def file(self) -> tempfile.SpooledTemporaryFile[bytes]:
@@ -235,8 +235,9 @@ class UploadFile:
     def _write_spooled(self, data: bytes) -> None:
         file = self.file
         file.write(data)
-        # SpooledTemporaryFile(max_size=0) would never roll over on its own.
+        # Explicitly, so that we know when it happened (and max_size=0 never would).
         file.rollover()
+        self._spooled = True
 
     async def read(self, size: int = -1) -> bytes:
         """Read up to ``size`` bytes (everything left when negative)."""

@@ -1419,7 +1419,7 @@ async def test_spool_threshold() -> None:
         form = await request.form()
         for name, upload in form.items():
             assert isinstance(upload, UploadFile)
-            rolled[name] = bool(getattr(upload.file, "_rolled", False))
+            rolled[name] = not upload._in_memory
             assert await upload.read() == b"x" * upload.size
         return ""
 
@@ -1436,7 +1436,7 @@ async def test_spool_threshold_default_is_one_mib() -> None:
     async def index(request: Request) -> str:
         for name, upload in (await request.form()).items():
             assert isinstance(upload, UploadFile)
-            rolled[name] = bool(getattr(upload.file, "_rolled", False))
+            rolled[name] = not upload._in_memory
         return ""
 
     mib = 1024 * 1024
