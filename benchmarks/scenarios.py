@@ -294,6 +294,18 @@ def all_scenarios() -> list[Scenario]:
             _http_check(content_type=b"application/json", json_value=JSON_DATA),
         ),
         Scenario(
+            "plaintext_object",
+            "GET plaintext, a PlainTextResponse returned",
+            Request(_http_scope("GET", "/plaintext"), _body_messages(b"")),
+            _http_check(HELLO, b"text/plain"),
+        ),
+        Scenario(
+            "json_object",
+            "GET JSON, a JSONResponse returned",
+            Request(_http_scope("GET", "/json"), _body_messages(b"")),
+            _http_check(content_type=b"application/json", json_value=JSON_DATA),
+        ),
+        Scenario(
             "param_1",
             "path param, 1 route",
             Request(_http_scope("GET", user), _body_messages(b"")),

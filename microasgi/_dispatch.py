@@ -42,24 +42,19 @@ class Dispatcher:
         self.lifespan = lifespan
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Dispatch one scope: http, websocket or lifespan."""
+        """Answer one http request, or dispatch a websocket or lifespan scope."""
         kind = scope["type"]
-        if kind == "http":
-            await self.http(self.router, scope, receive, send)
-        elif kind == "websocket":
-            await self.websocket(self.router, scope, receive, send)
-        elif kind == "lifespan":
-            await self.lifespan(scope, receive, send)
-        else:
-            raise ValueError(f"unsupported ASGI scope type {kind!r}")
-
-    # http
-
-    async def http(self, router: Router, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer one http request with ``router``'s routes."""
+        if kind != "http":
+            if kind == "websocket":
+                await self.websocket(self.router, scope, receive, send)
+            elif kind == "lifespan":
+                await self.lifespan(scope, receive, send)
+            else:
+                raise ValueError(f"unsupported ASGI scope type {kind!r}")
+            return
         exchange = Exchange(scope, receive, send, self.limits)
         try:
-            await self._answer(router, scope, exchange)
+            await self._answer(self.router, scope, exchange)
         except Exception as exc:
             if await self.errors.answer_http(exc, exchange):
                 raise
@@ -67,29 +62,31 @@ class Dispatcher:
             if exchange.to_close is not None:
                 await exchange.close()
 
+    # http
+
     async def _answer(self, router: Router, scope: Scope, exchange: Exchange) -> None:
         found = router.lookup("http", route_path(scope), scope["method"])
         match = found.match
         if match is None:
             await self._unmatched(found, scope, exchange)
-        elif match.mount is not None:
+            return
+        if match.mount is not None:
             await self._http_mount(match.mount, scope, exchange)
-        else:
-            assert isinstance(match.route, Route)
-            params = match.params
-            # A static route's match, and its empty dict, are shared: each request gets its own.
-            scope["path_params"] = params if params else {}
-            await self._call(match.route, params, scope, exchange)
-
-    async def _call(
-        self, route: Route, params: dict[str, object], scope: Scope, exchange: Exchange
-    ) -> None:
+            return
+        route = match.route
+        assert isinstance(route, Route)
+        params = match.params
+        # A static route's match, and its empty dict, are shared: each request gets its own.
+        scope["path_params"] = params if params else {}
         request = Request(scope, exchange=exchange)
         endpoint = route.endpoint
         if route.is_async:
             result = await (endpoint(request, **params) if params else endpoint(request))
         else:
             result = await run_callable(endpoint, request, **params)
+        if isinstance(result, Response):
+            await result.respond(exchange)
+            return
         messages = plain_messages(result, scope["method"])
         if messages is None:
             await to_response(result).respond(exchange)
@@ -104,7 +101,7 @@ class Dispatcher:
         if isinstance(mount.app, Router):  # part of this App: its handlers, errors, limits
             await self._answer(mount.app, child, exchange)
         else:
-            await mount.app(child, exchange.receive, exchange.send)
+            await mount.app(child, exchange.receive, exchange.asgi_send)
 
     async def _unmatched(self, found: Lookup, scope: Scope, exchange: Exchange) -> None:
         """404, 405 (OPTIONS: 204) with ``Allow``, or a redirect to the other slash."""

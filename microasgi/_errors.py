@@ -261,7 +261,7 @@ class _Guard:
         if kind == "http":
             exchange = Exchange(scope, receive, send, self.errors.limits)
             try:
-                await self.app(scope, receive, exchange.send)
+                await self.app(scope, receive, exchange.asgi_send)
             except Exception as exc:
                 if await self.errors.answer_http(exc, exchange):
                     raise

@@ -22,6 +22,7 @@ from typing import Protocol
 import anyio
 import anyio.lowlevel
 
+from microasgi._concurrency import Beside
 from microasgi._types import Message, Receive, Scope, Send
 from microasgi.datastructures import DEFAULT_LIMITS, Limits, declared_length
 from microasgi.exceptions import ClientDisconnect, HTTPException
@@ -105,11 +106,15 @@ class Exchange:
             self.disconnected = True
         return message
 
-    async def send(self, message: Message) -> None:
-        """Send ``message`` to the client, noting the response's start."""
+    def send(self, message: Message) -> Awaitable[None]:
+        """Send ``message`` to the client, noting the response's start (await the result)."""
         if message["type"] == "http.response.start":
             self.started = True
-        await self._send(message)
+        return self._send(message)
+
+    async def asgi_send(self, message: Message) -> None:
+        """``send`` as an ASGI app is handed it: a coroutine function, as asgiref checks."""
+        await self.send(message)
 
     async def _look(self, turns: int = 0) -> Message | None:
         """The client's next message if the server already holds it, or once it had
@@ -197,10 +202,10 @@ class Exchange:
     def body_unread(self) -> bool:
         """Whether the server may still hold request body that no one began to read."""
         return not (
-            self.body_ended
+            self.scope.get("method") in BODYLESS_METHODS
+            or self.body_ended
             or self.body_claimed  # a reader stopped early (a 413): it has its reasons
             or self.disconnected
-            or self.scope.get("method") in BODYLESS_METHODS
         )
 
     async def finish_body(self) -> None:
@@ -243,17 +248,18 @@ class Exchange:
         if not watch:
             await body(self.send)
             return
-        # Older servers say so only through receive(): a relay becomes its one reader.
+        # Older servers say so only through receive(): a relay becomes its one reader, in
+        # a task beside the body, and stops the body through an anyio cancel scope, so a
+        # body that shields its cleanup or waits for a worker thread ends as anyio promises.
         relay = self._relay = _Relay(self, self._receive)
-        failure: Exception | None = None  # raised outside the group: not an ExceptionGroup
+        failure: Exception | None = None  # raised outside the task's scope, as itself
         try:
-            async with anyio.create_task_group() as group:
-                group.start_soon(relay.watch, group.cancel_scope)
-                try:
-                    await body(self.send)
-                except Exception as exc:
-                    failure = exc
-                group.cancel_scope.cancel()
+            with anyio.CancelScope() as scope:
+                async with Beside(relay.watch, scope):
+                    try:
+                        await body(self.send)
+                    except Exception as exc:
+                        failure = exc
         finally:
             self._relay = None
         failure = failure or relay.failure

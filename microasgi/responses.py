@@ -38,6 +38,10 @@ def bodyless(status_code: int) -> bool:
     return status_code < 200 or status_code in (204, 304)
 
 
+def _length(length: int) -> tuple[bytes, bytes]:
+    return (b"content-length", b"%d" % length)
+
+
 @functools.lru_cache(maxsize=256)
 def _content_type_header(media_type: str, charset: str) -> tuple[bytes, bytes]:
     # Cached: the same few media types come with every response, and encoding one is
@@ -54,6 +58,7 @@ class Response:
     charset = "utf-8"
     # Whether the body's length is known once constructed (not for a stream or a file).
     sized: ClassVar[bool] = True
+    _headers: CIMultiDict[str] | None = None  # made on first access to .headers
 
     def __init__(
         self,
@@ -66,11 +71,11 @@ class Response:
         self.status_code = status_code
         if media_type is not None:
             self.media_type = media_type
-        self.body = self.render(content)
+        self.body = body = self.render(content)
         self.background = background
-        length = len(self.body) if self.sized else None
-        self._raw: RawHeaders | None = self._render_headers(headers, length)
-        self._headers: CIMultiDict[str] | None = None
+        self._raw: RawHeaders | None = self._render_headers(
+            headers, len(body) if self.sized else None
+        )
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -91,24 +96,31 @@ class Response:
             return bytes(content)
         raise TypeError(f"{type(self).__name__} content must be bytes or str, not {content!r}")
 
-    def _content_type(self) -> tuple[bytes, bytes] | None:
-        """The Content-Type header for ``media_type`` (text types name the charset)."""
-        if self.media_type is None:
-            return None
-        return _content_type_header(self.media_type, self.charset)
-
     def _render_headers(self, headers: HeadersArg | None, length: int | None) -> RawHeaders:
-        """``headers`` encoded, with Content-Type and (for a body of known ``length`` the
-        status allows) Content-Length, unless they are there already.
+        """``headers`` encoded, with Content-Type (for ``media_type``; text types name the
+        charset) and, for a body of known ``length`` the status allows, Content-Length,
+        unless they are there already.
         """
-        raw = encode_headers(headers) if headers is not None else []
-        names = {name for name, _ in raw} if raw else ()
+        media_type = self.media_type
+        content_type = (
+            None if media_type is None else _content_type_header(media_type, self.charset)
+        )
+        if headers is None:  # most responses: nothing to merge with
+            status = self.status_code
+            if length is None or status < 200 or status in (204, 304):  # see bodyless()
+                raw = []
+            else:
+                raw = [(b"content-length", b"%d" % length)]
+            if content_type is not None:
+                raw.append(content_type)
+            return raw
+        raw = encode_headers(headers)
+        names = {name for name, _ in raw}
         if bodyless(self.status_code):
             if b"content-length" in names:
                 raw = [(name, value) for name, value in raw if name != b"content-length"]
         elif length is not None and b"content-length" not in names:
-            raw.append((b"content-length", b"%d" % length))
-        content_type = self._content_type()
+            raw.append(_length(length))
         if content_type is not None and b"content-type" not in names:
             raw.append(content_type)
         return raw
@@ -142,7 +154,7 @@ class Response:
         # The framing follows the new status: a 204 or 304 has no Content-Length.
         raw = [(name, value) for name, value in raw if name != b"content-length"]
         if self.sized and not bodyless(status_code):
-            raw.append((b"content-length", b"%d" % len(self.body)))
+            raw.append(_length(len(self.body)))
         copied._raw = raw
         copied._headers = None
         return copied
@@ -222,17 +234,16 @@ class Response:
     async def respond(self, exchange: Exchange) -> None:
         """Send the response through the request's ``exchange``: start, then the whole
         body (none for HEAD), then the background task."""
-        await exchange.send(
-            {
-                "type": "http.response.start",
-                "status": self.status_code,
-                "headers": self.raw_headers(),
-            }
-        )
+        status = self.status_code
+        # The headers as rendered, unless .headers was used (then checked again).
+        headers = self._raw or self.raw_headers()
+        await exchange.send({"type": "http.response.start", "status": status, "headers": headers})
         if exchange.body_unread():
             await exchange.finish_body()
         body = self.body
-        if body and (exchange.scope.get("method") == "HEAD" or bodyless(self.status_code)):
+        if body and (
+            exchange.scope.get("method") == "HEAD" or (status != 200 and bodyless(status))
+        ):
             body = b""
         await exchange.send({"type": "http.response.body", "body": body})
         if self.background is not None:
@@ -284,4 +295,4 @@ class RedirectResponse(Response):
 
 async def _respond_through_call(response: Response, exchange: Exchange) -> None:
     """``respond`` for a subclass that overrides ``__call__`` only."""
-    await response(exchange.scope, exchange.receive, exchange.send)
+    await response(exchange.scope, exchange.receive, exchange.asgi_send)

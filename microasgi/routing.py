@@ -432,9 +432,9 @@ class _Tree:
 
     def __init__(self, routes: Iterable[AnyRoute], mounts: Iterable[Mount]) -> None:
         self.root = _Node()
-        # path -> method -> the match of the first route for it, built once and shared: a
-        # parameterless path is two dict hits (a match must not be changed by its users)
-        self.static: dict[str, dict[str, Match]] = {}
+        # path -> method -> the decision for the first route for it, built once and
+        # shared: a parameterless path is two dict hits (its users must not change it)
+        self.static: dict[str, dict[str, Lookup]] = {}
         for route in routes:
             segments = route.compile()
             node = self.root
@@ -445,7 +445,7 @@ class _Tree:
                 by_method = self.static.setdefault(route.path, {})
                 for method in route.methods if isinstance(route, Route) else ("GET",):
                     if method not in by_method:
-                        by_method[method] = Match(route, {})
+                        by_method[method] = Lookup(Match(route, {}))
         for mount in mounts:
             node = self.root
             for text in _split(mount.path) if mount.path else ():
@@ -459,9 +459,9 @@ class _Tree:
         gets the methods of the routes that match the path but not the method."""
         static = self.static.get(path)
         if static is not None:
-            match = static.get(method)
-            if match is not None:
-                return match
+            found = static.get(method)
+            if found is not None:
+                return found.match
         if not path.startswith("/"):
             return None
         return self._search(self.root, _split(path), 0, [], method, None, allow)
@@ -786,6 +786,9 @@ class Router:
     def lookup(self, kind: str, path: str, method: str = "GET") -> Lookup:
         """Decide, once, what answers ``path``: a route, a mount, a 405, a redirect, or 404."""
         tree = (self._trees or self._build())[kind]
+        static = tree.static.get(path)
+        if static is not None and (found := static.get(method)) is not None:
+            return found
         allow: set[str] = set()
         match = tree.first(path, method, allow)  # one walk decides the match and the union
         if match is not None:

@@ -109,6 +109,9 @@ APPS = {
     "streaming": lambda fx: _app(("GET", "/stream", stream)),
     "file_1mib": _file_app,
 }
+# Its handlers answer with response objects in both: the same apps serve both.
+APPS["plaintext_object"] = APPS["plaintext"]
+APPS["json_object"] = APPS["json"]
 
 
 def e2e_app() -> ASGIApp:

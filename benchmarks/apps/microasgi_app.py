@@ -13,7 +13,7 @@ from typing import Any
 from benchmarks import scenarios as sc
 from benchmarks.harness import ASGIApp, Unavailable
 from benchmarks.scenarios import Fixtures
-from microasgi import App, Request, StreamingResponse
+from microasgi import App, JSONResponse, PlainTextResponse, Request, StreamingResponse
 
 QUERY_NAMES = tuple(name for name, _ in sc.QUERY)
 FORM_NAMES = tuple(name for name, _ in sc.FORM)
@@ -36,6 +36,16 @@ async def plaintext(request: Request) -> str:
 async def json_view(request: Request) -> dict[str, str]:
     """Answer the JSON greeting."""
     return {"message": "Hello, World!"}
+
+
+async def plaintext_object(request: Request) -> PlainTextResponse:
+    """Answer the plaintext greeting as a response object, as many users write it."""
+    return PlainTextResponse("Hello, World!")
+
+
+async def json_object(request: Request) -> JSONResponse:
+    """Answer the JSON greeting as a response object."""
+    return JSONResponse({"message": "Hello, World!"})
 
 
 async def user(request: Request, user_id: int) -> str:
@@ -156,6 +166,8 @@ def _auth_app(fixtures: Fixtures) -> ASGIApp:
 APPS: dict[str, Callable[[Fixtures], ASGIApp]] = {
     "plaintext": lambda fx: _app("GET", "/plaintext", plaintext),
     "json": lambda fx: _app("GET", "/json", json_view),
+    "plaintext_object": lambda fx: _app("GET", "/plaintext", plaintext_object),
+    "json_object": lambda fx: _app("GET", "/json", json_object),
     "param_1": lambda fx: _user_app(0),
     "param_1000": lambda fx: _user_app(sc.N_EXTRA_ROUTES),
     "query_10": lambda fx: _app("GET", "/query", query),

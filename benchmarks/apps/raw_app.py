@@ -222,6 +222,9 @@ APPS = {
     "session_read": _const(session),
     "auth_requires": _const(bearer),
 }
+# A raw app builds its messages by hand either way: the same app serves both.
+APPS["plaintext_object"] = APPS["plaintext"]
+APPS["json_object"] = APPS["json"]
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -156,6 +156,9 @@ APPS = {
     "session_read": _session_app,
     "auth_requires": _auth_app,
 }
+# Its handlers answer with response objects in both: the same apps serve both.
+APPS["plaintext_object"] = APPS["plaintext"]
+APPS["json_object"] = APPS["json"]
 
 
 def e2e_app() -> ASGIApp:
