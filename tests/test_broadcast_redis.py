@@ -84,6 +84,17 @@ async def test_subscribers_keep_their_subscription_across_a_redis_restart(
         assert heard == [f"after {n}" for n in range(20)]
 
 
+async def test_the_first_publish_after_a_restart_does_not_fail_on_a_stale_connection(
+    own_redis: RedisServer,
+) -> None:
+    room = channel()
+    async with Broadcast(own_redis.url, timeout=2) as broadcast:
+        await broadcast.publish(room, "before")  # leaves a connection in the pool
+        own_redis.stop()
+        own_redis.start()  # answering again: that connection is dead, Redis is not
+        await broadcast.publish(room, "after")
+
+
 async def test_subscribing_while_redis_is_down_waits_for_it_within_the_timeout(
     own_redis: RedisServer,
 ) -> None:

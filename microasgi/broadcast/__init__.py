@@ -65,7 +65,15 @@ class _Room:
 
 
 class Subscriber:
-    """The events of one channel for one subscriber, in order: ``async for event in it``."""
+    """The events of one channel for one subscriber, in order: ``async for event in it``.
+
+    Made by `Broadcast.subscribe`, for its ``async with`` block.
+
+    Attributes:
+        channel: the channel subscribed to.
+        max_queue: how many messages it may fall behind before it is dropped.
+        dropped: whether it was dropped for falling further behind.
+    """
 
     __slots__ = (
         "__weakref__",
@@ -79,11 +87,12 @@ class Subscriber:
         "max_queue",
     )
 
-    def __init__(self, channel: str, max_queue: int, room: _Room) -> None:
+    _room: _Room  # set by the Broadcast that made it
+
+    def __init__(self, channel: str, max_queue: int) -> None:
         self.channel = channel
         self.max_queue = max_queue
         self.dropped = False
-        self._room = room
         self._started = False  # messages before this were published before it subscribed
         self._ended = False
         self._events: deque[Event] = deque()
@@ -223,7 +232,8 @@ class Broadcast:
         if max_queue is not None:
             _check_max_queue(max_queue)
         room = self._channels.get(channel) or self._channels.setdefault(channel, _Room())
-        subscriber = Subscriber(channel, max_queue or self.max_queue, room)
+        subscriber = Subscriber(channel, max_queue or self.max_queue)
+        subscriber._room = room
         room.members[subscriber] = None
         try:
             await self._backend.listen(channel, subscriber._start)

@@ -15,14 +15,19 @@ Start = Callable[[], None]
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One message as a subscriber receives it."""
+    """One message as a subscriber receives it.
+
+    Attributes:
+        channel: the channel it was published to.
+        message: what was published, ``str`` or ``bytes`` as it was published.
+    """
 
     channel: str
     message: Message
 
 
 class BroadcastError(Exception):
-    """Base class of the errors of :mod:`microasgi.broadcast`."""
+    """Base class of the errors of `microasgi.broadcast`."""
 
 
 class SubscriberDropped(BroadcastError):

@@ -103,6 +103,7 @@ class RedisBackend:
                 "Broadcast('redis://...') runs on asyncio only (redis-py's client is "
                 "asyncio-only); on trio, use memory://"
             ) from None
+        from redis import exceptions
         from redis.asyncio import BlockingConnectionPool, Redis
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
@@ -114,8 +115,10 @@ class RedisBackend:
             max_connections=PUBLISH_CONNECTIONS,
             timeout=self._timeout,
             socket_timeout=self._timeout,
-            # Once: a pooled connection may be stale after Redis restarted.
+            # Once, on a new connection: a pooled one is dead after Redis restarted. The
+            # errors are named, or redis-py 5 does not retry at all.
             retry=Retry(NoBackoff(), 1),
+            retry_on_error=[exceptions.ConnectionError, exceptions.TimeoutError],
             **options,
         )
         self._publisher = Redis(connection_pool=pool)
