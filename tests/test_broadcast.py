@@ -202,6 +202,8 @@ async def test_leaving_the_block_unsubscribes_and_keeps_nothing(url: str) -> Non
             await broadcast.publish(room, "hello")
             assert await take(subscriber, 1) == ["hello"]
             await broadcast.publish(room, "never read")
+        with anyio.fail_after(5):  # iterating it now ends at once
+            assert [event async for event in subscriber] == []
         gone = weakref.ref(subscriber)
         del subscriber
         gc.collect()

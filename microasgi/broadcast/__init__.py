@@ -231,7 +231,9 @@ class Broadcast:
         self._check_connected()
         if max_queue is not None:
             _check_max_queue(max_queue)
-        room = self._channels.get(channel) or self._channels.setdefault(channel, _Room())
+        room = self._channels.get(channel)
+        if room is None:
+            room = self._channels[channel] = _Room()
         subscriber = Subscriber(channel, max_queue or self.max_queue)
         subscriber._room = room
         room.members[subscriber] = None
@@ -265,6 +267,7 @@ class Broadcast:
 
     def _leave(self, subscriber: Subscriber) -> None:
         """Unsubscribe ``subscriber``; the last one of a channel lets the broker know."""
+        subscriber._ended = True  # iterating it after its block ends, not waits
         subscriber._events.clear()
         room = self._channels.get(subscriber.channel)
         if room is None or room.members.pop(subscriber, False) is False:
