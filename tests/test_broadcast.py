@@ -79,6 +79,23 @@ async def wait_unsubscribed_in_redis(url: str, name: str) -> None:
     raise AssertionError(f"Redis still has a subscriber to {name}")
 
 
+async def never_reads(
+    broadcast: Broadcast,
+    room: str,
+    dropped: list[SubscriberDropped],
+    *,
+    task_status: TaskStatus[None],
+) -> None:
+    """A subscriber that never reads (a WebSocket client that stopped reading): it is
+    dropped, its block interrupted wherever it waits."""
+    try:
+        async with broadcast.subscribe(room):
+            task_status.started()
+            await anyio.sleep_forever()
+    except SubscriberDropped as exc:
+        dropped.append(exc)
+
+
 async def test_every_subscriber_gets_every_message_in_order(url: str) -> None:
     room, other = channel(), channel()
     async with (
@@ -140,16 +157,6 @@ async def test_a_subscriber_that_falls_behind_is_dropped_and_the_others_get_ever
     dropped: list[SubscriberDropped] = []
     async with Broadcast(url, max_queue=5) as broadcast:
 
-        async def stuck(*, task_status: TaskStatus[None]) -> None:
-            # It never reads: think of a WebSocket send to a client that stopped reading.
-            # Its block is interrupted wherever it waits.
-            try:
-                async with broadcast.subscribe(room):
-                    task_status.started()
-                    await anyio.sleep_forever()
-            except SubscriberDropped as exc:
-                dropped.append(exc)
-
         async def reader(*, task_status: TaskStatus[None]) -> None:
             async with broadcast.subscribe(room) as subscriber:
                 task_status.started()
@@ -157,7 +164,7 @@ async def test_a_subscriber_that_falls_behind_is_dropped_and_the_others_get_ever
 
         async with anyio.create_task_group() as group:
             await group.start(reader)
-            await group.start(stuck)
+            await group.start(never_reads, broadcast, room, dropped)
             with anyio.fail_after(5):  # the publisher never waits on the slow one
                 for n in range(30):
                     await broadcast.publish(room, str(n))
@@ -170,25 +177,16 @@ async def test_a_subscriber_that_falls_behind_is_dropped_and_the_others_get_ever
 
 async def test_max_queue_can_be_set_per_subscriber(url: str) -> None:
     room = channel()
-    limits: list[int] = []
-
-    async def tight(broadcast: Broadcast, *, task_status: TaskStatus[None]) -> None:
-        try:
-            async with broadcast.subscribe(room):  # the Broadcast's max_queue: 3
-                task_status.started()
-                await anyio.sleep_forever()
-        except SubscriberDropped as exc:
-            limits.append(exc.max_queue)
-
+    dropped: list[SubscriberDropped] = []
     async with (
         Broadcast(url, max_queue=3) as broadcast,
         broadcast.subscribe(room, max_queue=10) as roomy,
     ):
         async with anyio.create_task_group() as group:
-            await group.start(tight, broadcast)
+            await group.start(never_reads, broadcast, room, dropped)  # the Broadcast's 3
             for n in range(10):
                 await broadcast.publish(room, str(n))
-        assert limits == [3]
+        assert [error.max_queue for error in dropped] == [3]
         assert await take(roomy, 10) == [str(n) for n in range(10)]
         with pytest.raises(ValueError, match="max_queue"):
             async with broadcast.subscribe(room, max_queue=0):
@@ -344,14 +342,6 @@ async def fan_out(url: str, room: str) -> tuple[int, int, int]:
                         complete.append(subscriber)
                         return
 
-        async def never_reads(*, task_status: TaskStatus[None]) -> None:
-            try:
-                async with broadcast.subscribe(room):
-                    task_status.started()
-                    await anyio.sleep_forever()
-            except SubscriberDropped as exc:
-                dropped.append(exc)
-
         async with anyio.create_task_group() as group:
             for _ in range(READERS):
                 await group.start(reader)
@@ -360,7 +350,7 @@ async def fan_out(url: str, room: str) -> tuple[int, int, int]:
                 # Traced from the start, the readers' own churn is not counted as growth.
                 for n in range(WARM_UP):
                     await broadcast.publish(room, f"{n:06d}" + "x" * SIZE)
-                await group.start(never_reads)
+                await group.start(never_reads, broadcast, room, dropped)
                 before = tracemalloc.get_traced_memory()[0]
                 tracemalloc.reset_peak()
                 for n in range(WARM_UP, WARM_UP + COUNT):

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import pytest
@@ -115,16 +116,33 @@ def messages_cross(clients: list[tuple[str, ClientConnection]]) -> None:
     hear(first, said(second_name, f"from {second_name}"))
 
 
-def test_a_message_said_on_one_server_reaches_a_client_of_another(
-    redis_server: RedisServer, tmp_path: Path
-) -> None:
+class Room(NamedTuple):
+    """A room of the chat with ann on one server and bob on another."""
+
+    name: str
+    one: s.Server
+    two: s.Server
+    ann: ClientConnection
+    bob: ClientConnection
+
+
+@contextlib.contextmanager
+def ann_and_bob(redis: RedisServer, log_dir: Path) -> Iterator[Room]:
+    """Two servers sharing ``redis``; ann in a room on the first, bob in it on the second."""
     room = uuid.uuid4().hex
     with (
-        chat_servers(redis_server, tmp_path, s.UVICORN, s.UVICORN) as (one, two),
+        chat_servers(redis, log_dir, s.UVICORN, s.UVICORN) as (one, two),
         join(one, room, "ann") as ann,
         join(two, room, "bob") as bob,
     ):
         hear(ann, said("*", "bob joined"))
+        yield Room(room, one, two, ann, bob)
+
+
+def test_a_message_said_on_one_server_reaches_a_client_of_another(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    with ann_and_bob(redis_server, tmp_path) as (_, _, _, ann, bob):
         bob.send("hello from server two")
         hear(ann, said("bob", "hello from server two"))
         ann.send("hello from server one")
@@ -186,13 +204,7 @@ def test_behind_nginx_any_instance_serves_any_client_without_sticky_sessions(
 def test_the_servers_keep_serving_while_redis_restarts_and_broadcasting_resumes(
     own_redis: RedisServer, tmp_path: Path
 ) -> None:
-    room = uuid.uuid4().hex
-    with (
-        chat_servers(own_redis, tmp_path, s.UVICORN, s.UVICORN) as (one, two),
-        join(one, room, "ann") as ann,
-        join(two, room, "bob") as bob,
-    ):
-        hear(ann, said("*", "bob joined"))
+    with ann_and_bob(own_redis, tmp_path) as (room, one, two, ann, bob):
         own_redis.stop()
         for server in (one, two):
             assert httpx.get(f"{server.base_url}/", timeout=10).status_code == 200
