@@ -6,8 +6,11 @@ before timing, so a framework cannot win by doing less.
 
 from __future__ import annotations
 
+import base64
+import hmac
 import json
 import tempfile
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +31,10 @@ FILE_SIZE = 1 << 20
 BOUNDARY = "----microasgibenchboundary7MA4YWxkTrZu0gW"
 FILE_URL = "/files/file.bin"  # a static route in falcon: same URL for everyone
 CHUNK = 64 * 1024  # what a server typically hands over per http.request message
+SESSION_SECRET = "bench-session-secret"
+SESSION_USER = "ada"
+STARLETTE_SESSION_COOKIE = "starlette_session"  # Starlette reads its own cookie
+BEARER_TOKEN = "bench-token"
 
 _BASE_HEADERS = [
     (b"host", b"127.0.0.1:8000"),
@@ -84,6 +91,45 @@ def _http_scope(
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8000),
     }
+
+
+def session_key(secret: str = SESSION_SECRET) -> bytes:
+    """The HMAC key microasgi's SessionMiddleware derives from a secret (its documented format)."""
+    return hmac.digest(secret.encode(), b"microasgi.sessions.SessionMiddleware", "sha256")
+
+
+def b64(data: bytes) -> bytes:
+    """Unpadded URL-safe base64, as session cookies carry it."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def session_cookie() -> bytes:
+    """A session cookie holding ``{"user": "ada"}``, signed as microasgi signs one."""
+    payload = json.dumps({"user": SESSION_USER}, separators=(",", ":")).encode()
+    signed = b64(payload) + b".%d" % int(time.time())
+    return signed + b"." + b64(hmac.digest(session_key(), signed, "sha256"))
+
+
+def starlette_session_cookie() -> bytes:
+    """The same session as Starlette's SessionMiddleware signs it (with itsdangerous)."""
+    try:
+        import itsdangerous
+    except ImportError:  # Starlette's sessions need it: its app reports the scenario missing
+        return b""
+    data = base64.b64encode(json.dumps({"user": SESSION_USER}).encode())
+    return itsdangerous.TimestampSigner(SESSION_SECRET).sign(data)
+
+
+def _session_request() -> Request:
+    """GET /session with both frameworks' session cookies (each reads its own)."""
+    cookie = b"theme=dark; session=%s; %s=%s" % (
+        session_cookie(),
+        STARLETTE_SESSION_COOKIE.encode(),
+        starlette_session_cookie(),
+    )
+    return Request(
+        _http_scope("GET", "/session", headers=[(b"cookie", cookie)]), _body_messages(b"")
+    )
 
 
 def _body_messages(body: bytes) -> tuple[Message, ...]:
@@ -295,6 +341,23 @@ def all_scenarios() -> list[Scenario]:
             "FileResponse, 1 MiB",
             Request(_http_scope("GET", FILE_URL), _body_messages(b"")),
             _http_check(file_content()),
+        ),
+        Scenario(
+            "session_read",
+            "signed session cookie read",
+            _session_request(),
+            _http_check(SESSION_USER.encode()),
+        ),
+        Scenario(
+            "auth_requires",
+            "bearer token, authentication + @requires",
+            Request(
+                _http_scope(
+                    "GET", "/me", headers=[(b"authorization", b"Bearer " + BEARER_TOKEN.encode())]
+                ),
+                _body_messages(b""),
+            ),
+            _http_check(SESSION_USER.encode()),
         ),
     ]
 

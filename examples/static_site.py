@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from microasgi import App, Request
-from microasgi.responses import FileResponse
+from microasgi import App, FileResponse, Request
 from microasgi.staticfiles import StaticFiles
 
 SITE = Path(__file__).resolve().parent / "static"

@@ -2,18 +2,18 @@
 
 from microasgi.app import App
 from microasgi.datastructures import FormData, State, UploadFile
-from microasgi.exceptions import HTTPException
-from microasgi.requests import ClientDisconnect, HTTPConnection, Request
+from microasgi.exceptions import ClientDisconnect, HTTPException
+from microasgi.fileresponse import FileResponse
+from microasgi.requests import HTTPConnection, Request
 from microasgi.responses import (
-    FileResponse,
     HTMLResponse,
     JSONResponse,
     PlainTextResponse,
     RedirectResponse,
     Response,
-    StreamingResponse,
 )
 from microasgi.routing import NoMatchFound, Router
+from microasgi.streaming import StreamingResponse
 from microasgi.websockets import WebSocket, WebSocketDisconnect
 
 __version__ = "0.1.0"

@@ -1,33 +1,52 @@
-"""The error layer: exceptions become responses (or close codes), once, correctly.
+"""The error layer: what an exception becomes, for HTTP and for WebSockets, in one place.
 
-For HTTP, an exception before the response started becomes a response: the user's
-handler for its status or class, else a plain one (a 500 is logged once, with its
-traceback). An exception after the response started is re-raised untouched: the spec
-asks the server to see it, and the client must not take a truncated body as complete.
-For WebSockets, an error before accept denies the connection (a real HTTP response where
-the server supports it, else a close that the server turns into a 403): the user's
-handler, called with the ``WebSocket``, may return that response. After accept an error
-closes with 1011.
+The App's exception handlers are looked up by status (for ``HTTPException``) and by class.
+An error is *handled* when it is an ``HTTPException`` or a handler other than the 500 one
+answers it: it becomes that response, and goes no further. Any other error is
+*unexpected*: it is answered with a 500 (shaped by the 500 handler, if any) and then
+propagates to the server and to the ASGI middleware around the App (Sentry, OpenTelemetry,
+APM agents), which log and report it; microasgi does not log it itself.
+
+An error after the response started cannot be answered: it propagates, and no closing
+body message is sent, so the client does not take a truncated body for a complete one.
+
+The dispatcher answers what its handlers raise, inside the user's middleware, so they
+see (and may decorate: CORS) the error response as well as the error going up; with user
+middleware, the App puts this layer's guard outermost (``ErrorLayer.guard``), which
+answers what the middleware themselves raise. For WebSockets an error before accept
+denies the handshake (with the handler's or the default response where the server
+supports it, else a close the server turns into a 403); after accept it closes with 1011.
+A ``WebSocketDisconnect`` is a normal end.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
+import functools
+import inspect
+import sys
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
+from microasgi._concurrency import run_callable
 from microasgi._types import ASGIApp, Message, Receive, Scope, Send
-from microasgi.exceptions import HTTPException
-from microasgi.requests import ClientDisconnect, Request
-from microasgi.responses import PlainTextResponse, Response, StartWatch, to_response
-from microasgi.websockets import WebSocket, WebSocketDisconnect, WebSocketState, send_denial
+from microasgi.datastructures import DEFAULT_LIMITS, Limits
+from microasgi.exceptions import ClientDisconnect, HTTPException
+from microasgi.exchange import Exchange
+from microasgi.requests import Request
+from microasgi.responses import PlainTextResponse, Response
+from microasgi.returns import to_response
+from microasgi.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-logger = logging.getLogger("microasgi")
+if sys.version_info < (3, 11):  # pragma: no cover - the backport anyio depends on
+    from exceptiongroup import BaseExceptionGroup
 
-ExceptionHandler = Callable[[Request, Any], Awaitable[Any] | Any]
+ExceptionHandler = Callable[[Any, Any], Awaitable[Any] | Any]
 HandlerKey = int | type[BaseException]
+Kind = Literal["http", "websocket"]
+
+__all__ = ["ErrorLayer", "ExceptionHandler", "HandlerKey", "http_exception_response"]
 
 
 def http_exception_response(exc: HTTPException) -> Response:
@@ -44,187 +63,258 @@ def _server_error(exc: BaseException, debug: bool) -> Response:
     return PlainTextResponse("Internal Server Error", 500)
 
 
-class ErrorLayer:
-    """Turns exceptions into the ending the protocol wants, once.
+def _the_one_error(exc: Exception) -> Exception:
+    """The single error inside (nested) exception groups, or ``exc`` itself.
 
-    As an ASGI wrapper (``ErrorLayer(app, ...)``) it guards any app; the dispatcher also
-    calls its methods directly, so the hot path has no wrapper frame of its own.
+    An ``HTTPException`` raised in a task group comes out wrapped in a group of one: it is
+    still that HTTPException.
     """
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        inner = exc.exceptions[0]
+        if not isinstance(inner, Exception):
+            break
+        exc = inner
+    return exc
+
+
+@functools.lru_cache(maxsize=256)
+def handler_kind(handler: ExceptionHandler) -> Kind | None:
+    """What a handler answers, read off its first parameter's annotation: ``Request``
+    (http only), ``WebSocket`` (websocket only), or anything else (both)."""
+    try:
+        parameters = list(inspect.signature(handler, eval_str=True).parameters.values())
+    except (NameError, TypeError, ValueError, SyntaxError):
+        try:  # an annotation naming what the module cannot resolve: read it as text
+            parameters = list(inspect.signature(handler).parameters.values())
+        except (TypeError, ValueError):
+            return None
+    if not parameters:
+        return None
+    annotation = parameters[0].annotation
+    if isinstance(annotation, str):
+        name = annotation.rpartition(".")[2]
+        return "http" if name == "Request" else "websocket" if name == "WebSocket" else None
+    if isinstance(annotation, type):
+        if issubclass(annotation, Request):
+            return "http"
+        if issubclass(annotation, WebSocket):
+            return "websocket"
+    return None
+
+
+class ErrorLayer:
+    """The App's exception handlers, and what an error becomes for each kind of scope."""
 
     def __init__(
         self,
-        app: ASGIApp | None = None,
-        handlers: Mapping[HandlerKey, ExceptionHandler] | None = None,
-        debug: bool = False,
+        handlers: Mapping[HandlerKey, ExceptionHandler],
+        debug: bool,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
-        self.app = app
-        self.handlers = handlers if handlers is not None else {}
+        self.handlers = handlers
         self.debug = debug
+        self.limits = limits
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run the wrapped app, turning exceptions into responses or close codes."""
-        assert self.app is not None, "ErrorLayer used as a wrapper needs an app"
-        kind = scope["type"]
-        if kind == "http":
-            await self.guard_http(self.app, scope, receive, send)
-        elif kind == "websocket":
-            await self.guard_websocket(self.app, scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
-
-    def _find(self, exc: BaseException) -> ExceptionHandler | None:
-        if not self.handlers:
+    def handler_for(self, exc: Exception, kind: Kind) -> ExceptionHandler | None:
+        """The user's handler for ``exc`` on a ``kind`` scope (by status, then class)."""
+        handlers = self.handlers
+        if not handlers:
             return None
-        if isinstance(exc, HTTPException) and exc.status_code in self.handlers:
-            return self.handlers[exc.status_code]
-        for cls in type(exc).__mro__:
-            if cls in self.handlers:
-                return self.handlers[cls]
-        return None
-
-    async def guard_http(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run ``app``; an exception before its response started is answered here."""
-        watched = StartWatch(send)
-        try:
-            await app(scope, receive, watched)
-        except ClientDisconnect:
-            return  # the client left while its body was read: nobody to answer or blame
-        except Exception as exc:
-            if watched.started:
-                raise
-            await self.answer_http(exc, scope, receive, send)
-
-    async def answer_http(self, exc: Exception, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer a request whose response has not started, because of ``exc``."""
-        if isinstance(exc, ClientDisconnect):
-            return  # nobody is listening
-        response = await self._response_for(exc, scope, receive, send)
-        await response(scope, receive, send)
-
-    def _handler_for(self, exc: Exception, what: str) -> ExceptionHandler | None:
-        """The user's handler for ``exc``; an unexpected error is logged unless handled."""
-        handler = self._find(exc)
-        unexpected = not isinstance(exc, HTTPException)
-        if unexpected and handler is None:
-            handler = self.handlers.get(500)
-        if unexpected and (handler is None or handler is self.handlers.get(500)):
-            logger.error(what, exc_info=exc)
-        return handler
-
-    def _default_response(self, exc: Exception) -> Response:
+        found: ExceptionHandler | None = None
         if isinstance(exc, HTTPException):
-            return http_exception_response(exc)
-        return _server_error(exc, self.debug)
+            found = handlers.get(exc.status_code)
+        if found is None:
+            found = next((handlers[c] for c in type(exc).__mro__ if c in handlers), None)
+        if found is None and not isinstance(exc, HTTPException):
+            found = handlers.get(500)
+        if found is not None and handler_kind(found) not in (None, kind):
+            return None
+        return found
+
+    def _is_handled(self, exc: Exception, handler: ExceptionHandler | None) -> bool:
+        """Handled errors end with their response; unexpected ones propagate after it."""
+        return isinstance(exc, HTTPException) or (
+            handler is not None and handler is not self.handlers.get(500)
+        )
 
     async def _response_for(
-        self, exc: Exception, scope: Scope, receive: Receive, send: Send
-    ) -> Response:
-        handler = self._handler_for(exc, "Exception in ASGI application")
+        self,
+        error: Exception,
+        handler: ExceptionHandler | None,
+        connection: Callable[[], Request | WebSocket],
+    ) -> Response | None:
+        """The handler's response to ``error`` (None: it ended a WebSocket itself), or the
+        default one; raises what the handler raises."""
+        if handler is None:
+            if isinstance(error, HTTPException):
+                return http_exception_response(error)  # may raise: a CR or LF in a header
+            return _server_error(error, self.debug)
+        conn = connection()
+        result = await run_callable(handler, conn, error)
+        if result is None and isinstance(conn, WebSocket):
+            return None
+        return to_response(result)
+
+    # HTTP
+
+    async def answer_http(self, exc: Exception, exchange: Exchange) -> bool:
+        """Answer a request that failed with ``exc``; True when ``exc`` must propagate."""
+        if isinstance(exc, ClientDisconnect):
+            return False  # the client left while its body was read: nobody to answer
+        if exchange.started:
+            return True
+        error = _the_one_error(exc)
+        handler = self.handler_for(error, "http")
+        handled = self._is_handled(error, handler)
         try:
-            if handler is None:
-                # May raise too: an HTTPException whose headers hold a CR or LF.
-                return self._default_response(exc)
-            return to_response(await _call(handler, Request(scope, receive, send), exc))
-        except Exception as handler_exc:
-            logger.error("Exception in exception handler", exc_info=handler_exc)
-            return _server_error(handler_exc, self.debug)
+            response = await self._response_for(
+                error, handler, lambda: Request(exchange.scope, exchange=exchange)
+            )
+            assert response is not None  # an http handler's None is a 204
+            await response.respond(exchange)
+        except Exception:  # the handler failed, or headers held a CR or LF: a plain 500
+            if exchange.started:
+                raise
+            await _server_error(error, self.debug).respond(exchange)
+            raise
+        return not handled
+
+    # WebSockets
+
+    async def answer_websocket(self, exc: Exception, websocket: WebSocket) -> bool:
+        """End a connection whose handler failed with ``exc``; True when ``exc`` must
+        propagate."""
+        error = _the_one_error(exc)
+        handler = self.handler_for(error, "websocket")
+        handled = self._is_handled(error, handler)
+        state = websocket.connection_state
+        if state is WebSocketState.CONNECTED:
+            await websocket.close(1011)
+        elif state is WebSocketState.CONNECTING:
+            try:
+                response = await self._response_for(error, handler, lambda: websocket)
+            except Exception:
+                await _deny(websocket, _server_error(error, self.debug))
+                raise
+            if response is not None or websocket.connection_state is WebSocketState.CONNECTING:
+                # A handler returning None refused (or accepted) the connection itself.
+                await _deny(websocket, response)
+        return not handled
+
+    async def end_websocket(self, websocket: WebSocket) -> None:
+        """End a connection its handler returned from: closed (1000), or never accepted
+        and so denied (403)."""
+        state = websocket.connection_state
+        if state is WebSocketState.CONNECTED:
+            await websocket.close(1000)
+        elif state is WebSocketState.CONNECTING:
+            await _deny(websocket, None)
+
+    # the guard, outermost
+
+    def guard(self, app: ASGIApp) -> ASGIApp:
+        """``app`` (the user's middleware around the dispatcher), its errors answered."""
+        return _Guard(app, self)
 
     async def guard_websocket(
         self, app: ASGIApp, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        """Run ``app`` on a WebSocket scope, watching its messages to end it correctly."""
-        # What a WebSocket of ours would know of itself, read off the messages.
-        state = WebSocketState.CONNECTING
-        connect_received = False
-
-        async def watched_send(message: Message) -> None:
-            nonlocal state
-            kind = message["type"]
-            await send(message)
-            if kind == "websocket.accept":
-                state = WebSocketState.CONNECTED
-            elif kind in ("websocket.close", "websocket.http.response.start"):
-                state = WebSocketState.CLOSED
-
-        async def watched_receive() -> Message:
-            nonlocal state, connect_received
-            message = await receive()
-            if message["type"] == "websocket.connect":
-                connect_received = True
-            elif message["type"] == "websocket.disconnect":
-                state = WebSocketState.CLOSED
-            return message
-
-        def connection() -> WebSocket:
-            websocket = WebSocket(scope, watched_receive, watched_send)
-            # The app's own WebSocket may have read the connect message already.
-            websocket._connect_received = connect_received
-            return websocket
-
+        """Run an ASGI ``app`` on a WebSocket scope, watching its messages, and end the
+        connection as the protocol wants when the app fails or returns."""
+        watched = _Watched(receive, send)
         try:
-            await app(scope, watched_receive, watched_send)
+            await app(scope, watched.receive, watched.send)
         except WebSocketDisconnect:
             pass  # the client left (or the handler gave up): a normal end, closed below
         except Exception as exc:
-            if state is WebSocketState.CLOSED:
+            if isinstance(exc, OSError) and watched.client_gone:
+                return  # an ASGI 2.4 server's send said the client left: nobody to answer
+            websocket = watched.websocket(scope)
+            if websocket is None:  # already closed or denied: nothing to answer
                 raise
-            await self.end_websocket(state, exc, connection, scope, send)
+            if await self.answer_websocket(exc, websocket):
+                raise
             return
-        await self.end_websocket(state, None, connection, scope, send)
+        websocket = watched.websocket(scope)
+        if websocket is not None:
+            await self.end_websocket(websocket)
 
-    async def end_websocket(
-        self,
-        state: WebSocketState,
-        exc: Exception | None,
-        connection: Callable[[], WebSocket],
-        scope: Scope,
-        send: Send,
-    ) -> None:
-        """End a connection the app left in ``state``, after ``exc`` (if any).
 
-        Open: closed with 1000, or 1011 after an error (logged). Never accepted: denied,
-        with the response for ``exc`` where there is one.
-        """
-        if state is WebSocketState.CONNECTED:
-            if exc is not None and not isinstance(exc, HTTPException):
-                logger.error("Exception in WebSocket handler", exc_info=exc)
-            await _close_quietly(send, 1000 if exc is None else 1011)
-            return
-        if state is not WebSocketState.CONNECTING:  # already closed or denied
-            return
-        websocket = connection()
-        response: Response | None = None
-        if exc is not None:
-            response = await self._denial_for(exc, websocket)
-            if websocket.connection_state is not WebSocketState.CONNECTING:
-                return  # the user's handler accepted, denied or closed it itself
+async def _deny(websocket: WebSocket, response: Response | None) -> None:
+    """Refuse a handshake, unless the client has already left."""
+    with contextlib.suppress(WebSocketDisconnect):
+        await websocket.deny(response)
+
+
+class _Guard:
+    """The outermost layer of an App with user middleware: answers what they raise."""
+
+    __slots__ = ("app", "errors")
+
+    def __init__(self, app: ASGIApp, errors: ErrorLayer) -> None:
+        self.app = app
+        self.errors = errors
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the middleware stack; answer an error before the response started."""
+        kind = scope["type"]
+        if kind == "http":
+            exchange = Exchange(scope, receive, send, self.errors.limits)
+            try:
+                await self.app(scope, receive, exchange.send)
+            except Exception as exc:
+                if await self.errors.answer_http(exc, exchange):
+                    raise
+        elif kind == "websocket":
+            await self.errors.guard_websocket(self.app, scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+class _Watched:
+    """The channels of a WebSocket app we do not own, read for where the connection is."""
+
+    __slots__ = ("_receive", "_send", "client_gone", "connect_received", "state")
+
+    def __init__(self, receive: Receive, send: Send) -> None:
+        self._receive = receive
+        self._send = send
+        self.state = WebSocketState.CONNECTING
+        self.connect_received = False
+        self.client_gone = False
+
+    async def receive(self) -> Message:
+        """The server's receive, noting the connect and a disconnect."""
+        message = await self._receive()
+        kind = message["type"]
+        if kind == "websocket.connect":
+            self.connect_received = True
+        elif kind == "websocket.disconnect":
+            self.state = WebSocketState.CLOSED
+        return message
+
+    async def send(self, message: Message) -> None:
+        """The server's send, noting the accept, a close or a denial, and a client gone."""
         try:
-            # The denial extension answers after websocket.connect, not before.
-            await websocket._await_connect()
-        except WebSocketDisconnect:
-            return  # the client left before its handshake was answered
-        await send_denial(scope, send, response)
+            await self._send(message)
+        except OSError:
+            self.state = WebSocketState.CLOSED
+            self.client_gone = True
+            raise
+        kind = message["type"]
+        if kind == "websocket.accept":
+            self.state = WebSocketState.CONNECTED
+        elif kind in ("websocket.close", "websocket.http.response.start"):
+            self.state = WebSocketState.CLOSED
 
-    async def _denial_for(self, exc: Exception, connection: WebSocket) -> Response | None:
-        """What to refuse the handshake with; None when the handler refused it itself."""
-        handler = self._handler_for(exc, "Exception in WebSocket handler")
-        if handler is None:
-            return self._default_response(exc)
-        try:
-            result = await _call(handler, connection, exc)
-            return None if result is None else to_response(result)
-        except Exception as handler_exc:
-            logger.error("Exception in exception handler", exc_info=handler_exc)
-            return _server_error(handler_exc, self.debug)
-
-
-async def _call(handler: ExceptionHandler, connection: Any, exc: Exception) -> Any:
-    result = handler(connection, exc)
-    if isinstance(result, Awaitable):
-        result = await result
-    return result
-
-
-async def _close_quietly(send: Send, code: int) -> None:
-    with contextlib.suppress(OSError):  # the client is already gone
-        await send({"type": "websocket.close", "code": code, "reason": ""})
+    def websocket(self, scope: Scope) -> WebSocket | None:
+        """A WebSocket where the app left the connection; None when it is over."""
+        if self.state is WebSocketState.CLOSED:
+            return None
+        return WebSocket(
+            scope,
+            self._receive,
+            self._send,
+            state=self.state,
+            connect_received=self.connect_received,
+        )

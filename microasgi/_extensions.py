@@ -21,3 +21,15 @@ def supports(scope: Scope, name: str) -> bool:
     """Tell whether the server advertised the extension ``name`` for this scope."""
     extensions = scope.get("extensions")
     return extensions is not None and name in extensions
+
+
+def wants_trailers(scope: Scope) -> bool:
+    """Trailers are sent only when advertised and the request said ``TE: trailers``."""
+    if not supports(scope, TRAILERS):
+        return False
+    return any(
+        token.split(b";")[0].strip().lower() == b"trailers"
+        for name, value in scope["headers"]
+        if name == b"te"
+        for token in value.split(b",")
+    )

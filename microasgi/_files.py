@@ -116,7 +116,8 @@ def parse_http_date(value: str) -> int | None:
     day, hour, minute, second = (int(match[k]) for k in ("day", "hour", "minute", "second"))
     # A leap second (60) is a valid HTTP-date; timegm folds it into the next minute.
     valid_time = hour < 24 and minute < 60 and second <= 60
-    if not (valid_time and 1 <= day <= calendar.monthrange(year, month)[1]):
+    # Four digits allow year 0, which the calendar (and so monthrange) refuses to know.
+    if year < 1 or not (valid_time and 1 <= day <= calendar.monthrange(year, month)[1]):
         return None
     return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
 

@@ -1,6 +1,11 @@
 """``App``: the ASGI callable. It composes a Router, the error layer, user middleware
 and the lifespan, and holds the settings (limits, debug). It does not grow: behaviour
 lives in the modules it composes.
+
+The stack (dispatcher, user middleware, the error guard) is built at lifespan startup,
+so a configuration error (an unknown converter, a middleware option typo) fails startup
+with its message instead of meeting the first request; a server without lifespan builds
+it at the first call.
 """
 
 from __future__ import annotations
@@ -11,11 +16,11 @@ from urllib.parse import quote
 
 from microasgi._dispatch import Dispatcher
 from microasgi._errors import ErrorLayer, ExceptionHandler, HandlerKey
-from microasgi._types import ASGIApp, Receive, Scope, Send
+from microasgi._types import ASGIApp, Message, Receive, Scope, Send
 from microasgi.datastructures import DEFAULT_LIMITS, Limits, State
-from microasgi.lifespan import Hook, Lifespan, LifespanFunc
-from microasgi.requests import APP_KEY, ROOT_APP_KEY, SERVER_ROOT_PATH_KEY
-from microasgi.routing import Converter, Handler, Router
+from microasgi.lifespan import Hook, Lifespan, LifespanFunc, report_failure
+from microasgi.requests import APP_KEY, ROOT_KEY
+from microasgi.routing import Converter, Handler, Mount, Router
 
 F = TypeVar("F", bound=Callable[..., Any])
 H = TypeVar("H", bound=Hook)
@@ -52,7 +57,7 @@ class App:
             max_part_header_size=max_part_header_size,
             spool_threshold=spool_threshold,
         )
-        self._lifespan = Lifespan(self, lambda: [m.app for m in self.router.mounts])
+        self._lifespan = Lifespan(self, self._mounted_apps)
         self._lifespan.func = lifespan
         self.exception_handlers: dict[HandlerKey, ExceptionHandler] = {}
         self._middleware: list[tuple[Callable[..., ASGIApp], dict[str, Any]]] = []
@@ -62,13 +67,37 @@ class App:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection (http, websocket or lifespan)."""
-        if ROOT_APP_KEY not in scope and scope.get("root_path"):
+        if ROOT_KEY not in scope and scope.get("root_path"):
             # Without a root_path there is nothing to fix, and url_for's defaults are right;
-            # a Mount marks the scope it hands down (Mount.child_scope).
+            # the dispatcher marks the scope it hands a mounted app.
             scope = self._outermost(scope)
         scope[APP_KEY] = self
-        stack = self._stack or self._build_stack()
+        stack = self._stack
+        if stack is None:
+            if scope["type"] == "lifespan":
+                await self._start(scope, receive, send)
+                return
+            stack = self._build()
         await stack(scope, receive, send)
+
+    async def _start(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The first lifespan call: build the stack once startup is asked for, then speak
+        the protocol through it (user middleware see the lifespan too)."""
+        first: Message | None = await receive()
+        try:
+            stack = self._build()
+        except Exception as exc:
+            await report_failure(send, "startup", exc)
+            raise
+
+        async def replayed() -> Message:
+            nonlocal first
+            if first is None:
+                return await receive()
+            message, first = first, None
+            return message
+
+        await stack(scope, replayed, send)
 
     def _outermost(self, scope: Scope) -> Scope:
         """Give everything below a spec-style scope: ``path`` includes ``root_path``."""
@@ -85,23 +114,32 @@ class App:
             raw_path = scope.get("raw_path")
             if raw_path is not None:
                 scope["raw_path"] = quote(root_path).encode("ascii") + raw_path
-        scope[ROOT_APP_KEY] = self
-        scope[SERVER_ROOT_PATH_KEY] = root_path
+        scope[ROOT_KEY] = (self, root_path)
         return scope
 
-    def _build_stack(self) -> ASGIApp:
+    def _build(self) -> ASGIApp:
+        """Compile the routes and stack the layers: raises on a configuration error."""
         self.router.prepare()
-        handlers = self.exception_handlers
-        app: ASGIApp = Dispatcher(
-            self.router, self._lifespan, ErrorLayer(None, handlers, self.debug)
-        )
+        errors = ErrorLayer(self.exception_handlers, self.debug, self.limits)
+        app: ASGIApp = Dispatcher(self, errors, self._lifespan)
         for cls, options in self._middleware:
             app = cls(app, **options)
         if self._middleware:
-            # Errors raised in middleware itself still end as a 500, not a dropped connection.
-            app = ErrorLayer(app, None, self.debug)
+            app = errors.guard(app)
         self._stack = app
         return app
+
+    def _mounted_apps(self) -> list[ASGIApp]:
+        """The apps mounted here or in a mounted Router: each gets the lifespan too."""
+        apps: list[ASGIApp] = []
+        mounts: list[Mount] = list(self.router.mounts)
+        while mounts:
+            mount = mounts.pop(0)
+            if isinstance(mount.app, Router):
+                mounts.extend(mount.app.mounts)
+            else:
+                apps.append(mount.app)
+        return apps
 
     # settings and state
 
@@ -194,8 +232,9 @@ class App:
         """Register a WebSocket handler for ``path``."""
         self.router.add_websocket_route(path, endpoint, name)
 
-    def mount(self, path: str, app: ASGIApp, name: str | None = None) -> None:
-        """Serve the ASGI app ``app`` under the prefix ``path`` (lifespan included)."""
+    def mount(self, path: str, app: ASGIApp | Router, name: str | None = None) -> None:
+        """Serve the ASGI app ``app`` under the prefix ``path`` (lifespan included); a
+        mounted Router is served as part of this App (its handlers, limits, debug)."""
         self.router.mount(path, app, name)
 
     def include_router(self, router: Router, prefix: str = "") -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ class State:
         object.__setattr__(self, "_state", {} if state is None else state)
 
     def __getattr__(self, name: str) -> Any:
+        if name == "_state":  # an instance made without __init__: no mapping to look in
+            raise AttributeError(name)
         try:
             return self._state[name]
         except KeyError:
@@ -65,6 +68,20 @@ class State:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._state!r})"
 
+    # Copies are of the mapping, as copying a dict would make them: a copy's names are
+    # its own (its values shared), a deep copy shares nothing.
+    def __copy__(self) -> State:
+        return type(self)(copy.copy(self._state))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> State:
+        copied = type(self)()
+        memo[id(self)] = copied
+        object.__setattr__(copied, "_state", copy.deepcopy(self._state, memo))
+        return copied
+
+    def __reduce__(self) -> tuple[type[State], tuple[MutableMapping[str, Any]]]:
+        return type(self), (self._state,)
+
 
 HeadersArg = Mapping[str, str] | Iterable[tuple[str, str]]
 
@@ -87,6 +104,23 @@ def parse_digits(text: str) -> int | None:
         if len(text) > _MAX_DIGITS:
             return HUGE
     return int(text)
+
+
+def raw_header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
+    """The first value of header ``name`` (lower-case, as ASGI sends names), or None.
+
+    For the one header the framework itself needs, without building a multidict.
+    """
+    for key, value in headers:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
+    """The body length a Content-Length header declares; None if absent or not a number."""
+    value = raw_header(headers, b"content-length")
+    return None if value is None else parse_digits(value)
 
 
 def header_items(headers: HeadersArg | None) -> Iterable[tuple[str, str]]:
@@ -131,6 +165,7 @@ class UploadFile:
         "_file",
         "_position",
         "_spool_threshold",
+        "_spooled",
         "content_type",
         "filename",
         "headers",
@@ -157,14 +192,13 @@ class UploadFile:
         self._chunks: list[bytes] | None = []  # None once the data lives in self._file
         self._position = 0
         self._file: tempfile.SpooledTemporaryFile[bytes] | None = None
+        self._spooled = False  # the data moved to disk (we roll the file over ourselves)
         self._closed = False
 
     @property
     def _in_memory(self) -> bool:
         """Whether the data is still held in memory (not yet spooled to disk)."""
-        if self._chunks is not None:
-            return True
-        return not getattr(self._file, "_rolled", True)
+        return not self._spooled
 
     @property
     def file(self) -> tempfile.SpooledTemporaryFile[bytes]:
@@ -201,8 +235,9 @@ class UploadFile:
     def _write_spooled(self, data: bytes) -> None:
         file = self.file
         file.write(data)
-        # SpooledTemporaryFile(max_size=0) would never roll over on its own.
+        # Explicitly, so that we know when it happened (and max_size=0 never would).
         file.rollover()
+        self._spooled = True
 
     async def read(self, size: int = -1) -> bytes:
         """Read up to ``size`` bytes (everything left when negative)."""
@@ -257,9 +292,9 @@ class UploadFile:
 class FormData(MultiDict[str | UploadFile]):
     """A parsed form: a ``MultiDict`` of field values and ``UploadFile``s, in arrival order."""
 
-    # Set by the multipart parser on a form it put files in: the end of the request closes
-    # only such a form, so a form of fields alone costs nothing then.
-    _has_uploads = False
+    #: True for a form the multipart parser put files in: the request's end closes such a
+    #: form, so that one of fields alone costs nothing then.
+    has_uploads = False
 
     async def close(self) -> None:
         """Close every ``UploadFile`` in the form."""

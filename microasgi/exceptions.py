@@ -35,3 +35,7 @@ class HTTPException(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(status_code={self.status_code!r}, detail={self.detail!r})"
+
+
+class ClientDisconnect(Exception):
+    """The client went away while the request body was being read."""

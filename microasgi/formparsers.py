@@ -18,12 +18,15 @@ part's header lines as ``name: value\r\n`` (the blank line after them not counte
 
 from __future__ import annotations
 
+import encodings
 import functools
 import inspect
+import pkgutil
 import re
 from binascii import a2b_qp
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
-from urllib.parse import unquote, unquote_to_bytes
+from encodings.aliases import aliases
+from urllib.parse import unquote_to_bytes
 
 import anyio
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -31,7 +34,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from microasgi.datastructures import FormData, Limits, UploadFile
 from microasgi.exceptions import HTTPException
 
-__all__ = ["parse_form"]
+__all__ = ["decode_text", "parse_form", "text_codec"]
 
 # One parser step handles at most this much input, whatever size the server's chunks
 # are, so the work done before a limit is checked stays bounded.
@@ -89,6 +92,60 @@ def _too_many(what: str, limit: int) -> HTTPException:
 
 def _too_large(what: str, limit: int) -> HTTPException:
     return HTTPException(413, f"A form {what} is larger than the limit of {limit} bytes.")
+
+
+# --- text in a charset the client names ----------------------------------------------
+
+# IANA's charset names are printable ASCII, at most 40 characters long.
+_CHARSET_NAME = re.compile(r"[\x21-\x7e]{1,40}")
+
+# Python codecs that no client means as a charset: naming one gets UTF-8. punycode (and
+# idna, built on it) refuses "replace" and decodes in quadratic time; the escape codecs
+# read Python literals (and warn on bad ones); undefined refuses everything.
+_NOT_CHARSETS = frozenset({"idna", "punycode", "undefined", "unicode_escape", "raw_unicode_escape"})
+
+
+def decode_text(data: bytes, charset: str | None = None) -> str:
+    """Decode ``data`` by the charset a client named, or UTF-8; never raises.
+
+    A name that is no text charset of Python's (unknown, ``rot13``, ``idna``, a NUL in
+    it) means UTF-8; bytes the charset cannot decode become U+FFFD.
+    """
+    codec = text_codec(charset) if charset else None
+    if codec is not None:
+        try:
+            return data.decode(codec, "replace")
+        except ValueError:  # a codec refusing some input even with "replace"
+            pass
+    return data.decode("utf-8", "replace")
+
+
+def text_codec(charset: str) -> str | None:
+    """The Python codec that decodes text in ``charset`` (a client's name for it), or None."""
+    if _CHARSET_NAME.fullmatch(charset) is None:
+        return None
+    return _known_text_codec(charset.lower())
+
+
+@functools.lru_cache(maxsize=64)
+def _known_text_codec(name: str) -> str | None:
+    # Python's codec registry keeps every name it is asked about, unknown ones too: a
+    # client making up a name per request would grow it without end. Only the name of
+    # one of Python's own codec modules, a bounded set, is ever looked up.
+    key = encodings.normalize_encoding(name)
+    module = aliases.get(key) or aliases.get(key.replace(".", "_")) or key
+    if module in _NOT_CHARSETS or module not in _codec_modules():
+        return None
+    try:  # (decoding nothing would not even look the codec up)
+        b"a".decode(module, "replace")
+    except (LookupError, ValueError):  # not text (rot13, base64), or not on this platform
+        return None
+    return module
+
+
+@functools.cache
+def _codec_modules() -> frozenset[str]:
+    return frozenset(module.name for module in pkgutil.iter_modules(encodings.__path__))
 
 
 # --- application/x-www-form-urlencoded ---------------------------------------------
@@ -299,21 +356,12 @@ def _parse_disposition(value: str) -> dict[str, str]:
             continue
         charset, _, rest = raw.partition("'")
         _, quote, encoded = rest.partition("'")
-        if not quote:
+        codec = text_codec(charset or "utf-8")
+        if not quote or codec is None:  # an unusable charset: the plain parameter stands
             continue
-        try:
-            extended[key[:-1]] = unquote(encoded, encoding=charset or "utf-8", errors="replace")
-        except LookupError:
-            continue
+        extended[key[:-1]] = decode_text(unquote_to_bytes(encoded), codec)
     plain.update(extended)
     return plain
-
-
-def _decode_text(value: bytes, charset: str) -> str:
-    try:
-        return value.decode(charset, "replace")
-    except (LookupError, UnicodeError):  # unknown, or not a text encoding (rot13, idna)
-        return value.decode("utf-8", "replace")
 
 
 class _MultipartReader:
@@ -382,11 +430,11 @@ class _MultipartReader:
                 charset = value.decode("latin-1").strip()
                 break
         form = FormData(
-            (name, _decode_text(value, charset) if isinstance(value, bytes) else value)
+            (name, decode_text(value, charset) if isinstance(value, bytes) else value)
             for name, value in self._items
         )
         if self._files:
-            form._has_uploads = True
+            form.has_uploads = True
         return form
 
     async def _flush(self) -> None:

@@ -1,50 +1,49 @@
 """``Request`` (and ``HTTPConnection``, shared with ``WebSocket``): lazy views over a scope.
 
 Nothing is parsed until a handler reads it: headers, query, cookies and the URL are
-built on first access and cached on the object. The body is cached in the scope, so a
-second ``Request`` over the same scope (a middleware's, then the handler's) reads the
-same bytes instead of waiting for messages that were already consumed.
+built on first access and cached on the object. The body is read through the request's
+``Exchange`` and cached in the scope, so a second ``Request`` over the same scope (a
+middleware's, then the handler's) gets the same bytes instead of waiting for messages
+that were already consumed.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote, unquote
 
-import anyio
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 from yarl import URL
 
-from microasgi import _extensions
+from microasgi import _extensions, _json
 from microasgi._types import Message, Receive, Scope, Send
 from microasgi.datastructures import (
     DEFAULT_LIMITS,
+    FormData,
     HeadersArg,
     Limits,
     State,
     encode_headers,
     parse_digits,
+    raw_header,
 )
-from microasgi.exceptions import HTTPException
-from microasgi.formparsers import parse_form
+from microasgi.exceptions import ClientDisconnect, HTTPException
+from microasgi.exchange import Exchange
+from microasgi.formparsers import decode_text, parse_form
 
 if TYPE_CHECKING:
     from microasgi.app import App
-    from microasgi.datastructures import FormData
 
-# Keys microasgi adds to the request's own scope dict (never to nested server values).
+__all__ = ["APP_KEY", "ROOT_KEY", "Address", "ClientDisconnect", "HTTPConnection", "Request"]
+
+# What microasgi adds to the request's own scope dict (never to nested server values),
+# written by the App and read only here.
 APP_KEY = "microasgi.app"  # the App handling the request (innermost)
-ROOT_APP_KEY = "microasgi.root_app"  # the outermost App: url_for resolves from it
-SERVER_ROOT_PATH_KEY = "microasgi.server_root_path"  # root_path as the server gave it
-BODY_KEY = "microasgi.body"  # the cached body
-BODY_READ_KEY = "microasgi.body_read"  # someone started reading the body from receive()
-FORM_KEY = "microasgi.form"  # the parsed form, closed when the request ends
-# While a streaming response watches for the disconnect, it is the one reader of the
-# server's receive and relays body messages through this channel (see responses).
-RECEIVE_KEY = "microasgi.receive"
+ROOT_KEY = "microasgi.root"  # (the outermost App, root_path as the server gave it)
+BODY_KEY = "microasgi.body"  # the body, once read: every Request over the scope shares it
+FORM_KEY = "microasgi.form"  # the parsed form, likewise
 
 # A form body declared this small is read whole before it is parsed.
 _SMALL_FORM = 64 * 1024
@@ -100,17 +99,6 @@ def parse_query(text: str) -> list[tuple[str, str]]:
     return list(zip(flat[::2], flat[1::2], strict=True))
 
 
-def raw_header(scope: Scope, name: bytes) -> str | None:
-    """The first value of header ``name`` (lower-case, as ASGI sends names), or None.
-
-    For the one header the framework itself needs, without building ``headers``.
-    """
-    for key, value in scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")  # type: ignore[no-any-return]
-    return None
-
-
 def _content_headers(scope: Scope) -> tuple[str, int | None]:
     """The Content-Type (``""`` if absent) and the declared Content-Length, in one pass."""
     content_type: bytes | None = None
@@ -125,12 +113,6 @@ def _content_headers(scope: Scope) -> tuple[str, int | None]:
         "" if content_type is None else content_type.decode("latin-1"),
         None if length is None else parse_digits(length.decode("latin-1")),
     )
-
-
-def declared_length(scope: Scope) -> int | None:
-    """The body length the Content-Length header declares; None if absent or not a number."""
-    value = raw_header(scope, b"content-length")
-    return None if value is None else parse_digits(value)
 
 
 def limits_for(scope: Scope) -> Limits:
@@ -230,7 +212,7 @@ class HTTPConnection:
         return self._url
 
     def _host(self) -> tuple[str, int | None]:
-        host_header = raw_header(self.scope, b"host")
+        host_header = raw_header(self.scope["headers"], b"host")
         # A malformed Host (a path, spaces, userinfo) must not reshape request.url.
         if host_header and _HOST.fullmatch(host_header):
             if host_header.startswith("["):
@@ -271,18 +253,48 @@ class HTTPConnection:
 
     def url_for(self, name: str, /, **params: Any) -> URL:
         """The absolute URL of the route ``name``, resolved from the outermost App."""
-        root = self.scope.get(ROOT_APP_KEY) or self.app
-        path = root.url_path_for(name, **params)
-        root_path = self.scope.get(SERVER_ROOT_PATH_KEY, self.scope.get("root_path", ""))
-        return self._build_url(quote(root_path) + path)
+        root: tuple[App, str] | None = self.scope.get(ROOT_KEY)
+        app, root_path = root if root is not None else (self.app, self.scope.get("root_path", ""))
+        return self._build_url(quote(root_path) + app.url_path_for(name, **params))
 
     def supports(self, extension: str) -> bool:
         """Tell whether the server advertised ``extension`` in ``scope["extensions"]``."""
         return _extensions.supports(self.scope, extension)
 
+    # Set by middleware (sessions, authentication), under Starlette's scope keys.
 
-def _body_too_large(limit: int) -> HTTPException:
-    return HTTPException(413, f"request body larger than {limit} bytes")
+    @property
+    def session(self) -> dict[str, Any]:
+        """The session ``SessionMiddleware`` loaded: a dict, saved when it changes."""
+        try:
+            return self.scope["session"]  # type: ignore[no-any-return]
+        except KeyError:
+            raise RuntimeError(
+                "no session: it needs SessionMiddleware, "
+                "app.add_middleware(SessionMiddleware, secret_key=...)"
+            ) from None
+
+    @property
+    def user(self) -> Any:
+        """The user ``AuthenticationMiddleware``'s backend found, or ``UnauthenticatedUser``."""
+        try:
+            return self.scope["user"]
+        except KeyError:
+            raise RuntimeError(
+                "no user: it needs AuthenticationMiddleware, "
+                "app.add_middleware(AuthenticationMiddleware, backend=...)"
+            ) from None
+
+    @property
+    def auth(self) -> Any:
+        """The ``AuthCredentials`` ``AuthenticationMiddleware``'s backend granted."""
+        try:
+            return self.scope["auth"]
+        except KeyError:
+            raise RuntimeError(
+                "no auth: it needs AuthenticationMiddleware, "
+                "app.add_middleware(AuthenticationMiddleware, backend=...)"
+            ) from None
 
 
 async def _empty_receive() -> Message:
@@ -294,24 +306,31 @@ async def _no_send(message: Message) -> None:
 
 
 class Request(HTTPConnection):
-    """An HTTP request: the scope's views plus the body, form and extension sends."""
+    """An HTTP request: the scope's views, the body and form, and extension sends.
 
-    _stream_consumed = False
-    _disconnected = False
-    _buffered: list[bytes] | None = None  # body bytes is_disconnected() saw
-    _body_ended = False  # the last body message was received
-    _body_size = 0  # body bytes received so far
-    _body_limit = 0  # max_body_size, once the body is claimed
-    _length: int | None = -1  # Content-Length once parsed (-1: not yet); form() sets it too
+    The body's state belongs to the request's ``Exchange``: the dispatcher hands its
+    own to the handler's Request; a Request built from ``(scope, receive, send)`` (in
+    middleware) makes one of its own.
+    """
+
+    _form: FormData | None = None
 
     def __init__(
-        self, scope: Scope, receive: Receive = _empty_receive, send: Send | None = _no_send
+        self,
+        scope: Scope,
+        receive: Receive = _empty_receive,
+        send: Send | None = _no_send,
+        *,
+        exchange: Exchange | None = None,
     ) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Request needs an http scope, not {scope['type']!r}")
         self.scope = scope
-        self._receive = receive
-        self._send = _no_send if send is None else send
+        if exchange is None:
+            exchange = Exchange(
+                scope, receive, _no_send if send is None else send, limits_for(scope)
+            )
+        self.exchange = exchange
 
     @property
     def method(self) -> str:
@@ -320,8 +339,8 @@ class Request(HTTPConnection):
 
     @property
     def receive(self) -> Receive:
-        """The ASGI receive channel."""
-        return self._receive
+        """The ASGI receive channel (reading the body here is seen like any other read)."""
+        return self.exchange.receive
 
     async def stream(self) -> AsyncIterator[bytes]:
         """Yield the body as it arrives (at most ``max_body_size`` bytes, else 413)."""
@@ -330,126 +349,55 @@ class Request(HTTPConnection):
             if body:
                 yield body
             return
-        for chunk in self._claim_body():
+        async for chunk in self.exchange.stream_body():
             yield chunk
-        while not self._body_ended:
-            # Looked up per message: a streaming response's watcher may take over receive.
-            chunk = self._body_chunk(await self.scope.get(RECEIVE_KEY, self._receive)())
-            if chunk:
-                yield chunk
 
     async def body(self) -> bytes:
         """The whole body (cached in the scope: later calls return the same bytes)."""
         body: bytes | None = self.scope.get(BODY_KEY)
         if body is None:
-            # stream()'s loop without the generator, which would cost more than the read.
-            chunks = self._claim_body()
-            while not self._body_ended:
-                chunk = self._body_chunk(await self.scope.get(RECEIVE_KEY, self._receive)())
-                if chunk:
-                    chunks.append(chunk)
-            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            self.scope[BODY_KEY] = body
+            body = self.scope[BODY_KEY] = await self.exchange.read_body()
         return body
-
-    def _claim_body(self) -> list[bytes]:
-        """Begin reading the body (once only); return the chunks is_disconnected() kept."""
-        if self._stream_consumed:
-            raise RuntimeError("the request body was already streamed")
-        self._stream_consumed = True
-        self.scope[BODY_READ_KEY] = True
-        limit = self._body_limit = limits_for(self.scope).max_body_size
-        declared = self._declared_length()
-        if declared is not None and declared > limit:
-            raise _body_too_large(limit)
-        buffered = self._buffered
-        if buffered is None:
-            return []
-        self._buffered = None
-        self._body_size = sum(map(len, buffered))
-        if self._body_size > limit:
-            raise _body_too_large(limit)
-        return buffered
-
-    def _declared_length(self) -> int | None:
-        length = self._length
-        if length == -1:
-            length = self._length = declared_length(self.scope)
-        return length
-
-    def _body_chunk(self, message: Message) -> bytes:
-        """The body bytes (maybe none) of one received message, counted against the limit."""
-        kind = message["type"]
-        if kind == "http.request":
-            if not message.get("more_body", False):
-                self._body_ended = True
-            chunk: bytes = message.get("body", b"")
-            if chunk:
-                self._body_size += len(chunk)
-                if self._body_size > self._body_limit:
-                    raise _body_too_large(self._body_limit)
-            return chunk
-        if kind == "http.disconnect":
-            self._disconnected = True
-            raise ClientDisconnect()
-        return b""  # a message type we do not know: wait for the next one
 
     async def text(self) -> str:
         """The body decoded (by the Content-Type charset, UTF-8 by default)."""
         body = await self.body()
-        charset = _charset(raw_header(self.scope, b"content-type") or "") or "utf-8"
-        try:
-            return body.decode(charset, errors="replace")
-        except LookupError:
-            return body.decode("utf-8", errors="replace")
+        return decode_text(body, _charset(raw_header(self.scope["headers"], b"content-type") or ""))
 
     async def json(self) -> Any:
         """The body parsed as JSON (``HTTPException(400)`` when it is not)."""
         body = await self.body()
         try:
-            return _loads(body)
+            return _json.loads(body)
         except (ValueError, RecursionError, UnicodeDecodeError):
             raise HTTPException(400, "invalid JSON body") from None
 
     async def form(self) -> FormData:
-        """The body parsed as a form (urlencoded or multipart), within the App's limits."""
-        form: FormData | None = self.scope.get(FORM_KEY)
+        """The body parsed as a form (urlencoded or multipart), within the App's limits.
+
+        Uploaded files are closed when the request ends.
+        """
+        form = self._form
         if form is None:
-            content_type, declared = _content_headers(self.scope)
-            self._length = declared
-            limits = limits_for(self.scope)
-            # A small body is read whole (and cached for body()), and parsed in one step.
-            if (declared is not None and declared <= _SMALL_FORM) or BODY_KEY in self.scope:
-                form = await parse_form(content_type, await self.body(), limits)
-            else:
-                form = await parse_form(content_type, self.stream(), limits)
-            self.scope[FORM_KEY] = form
+            form = self.scope.get(FORM_KEY)  # another Request over this scope parsed it
+            if form is None:
+                form = self.scope[FORM_KEY] = await self._parse_form()
+            if form.has_uploads:
+                self.exchange.close_at_end(form)
+            self._form = form
         return form
+
+    async def _parse_form(self) -> FormData:
+        content_type, declared = _content_headers(self.scope)
+        limits = self.exchange.limits
+        # A small body is read whole (and cached for body()), and parsed in one step.
+        if (declared is not None and declared <= _SMALL_FORM) or BODY_KEY in self.scope:
+            return await parse_form(content_type, await self.body(), limits)
+        return await parse_form(content_type, self.stream(), limits)
 
     async def is_disconnected(self) -> bool:
         """Tell, without waiting, whether the client has gone away."""
-        if self._disconnected:
-            return True
-        self.scope[BODY_READ_KEY] = True
-        with anyio.CancelScope() as scope:
-            scope.cancel()
-            message = await self.scope.get(RECEIVE_KEY, self._receive)()
-            if message["type"] == "http.disconnect":
-                self._disconnected = True
-            elif message["type"] == "http.request":
-                # Keep body bytes for stream(): they must not be lost to a check, and
-                # they count against the body limit like streamed ones.
-                chunk = message.get("body", b"")
-                if chunk:
-                    if self._buffered is None:
-                        self._buffered = []
-                    self._buffered.append(chunk)
-                    limit = limits_for(self.scope).max_body_size
-                    if sum(map(len, self._buffered)) > limit:
-                        raise _body_too_large(limit)
-                if not message.get("more_body", False):
-                    self._body_ended = True
-        return self._disconnected
+        return await self.exchange.is_disconnected()
 
     async def push(self, path: str, headers: HeadersArg | None = None) -> bool:
         """Ask the server to push ``path`` (HTTP/2); False, doing nothing, if unsupported."""
@@ -458,7 +406,7 @@ class Request(HTTPConnection):
         raw = encode_headers(headers)
         if not self.supports(_extensions.PUSH):
             return False
-        await self._send({"type": "http.response.push", "path": path, "headers": raw})
+        await self.exchange.send({"type": "http.response.push", "path": path, "headers": raw})
         return True
 
     async def send_early_hints(self, links: Iterable[str]) -> bool:
@@ -468,60 +416,17 @@ class Request(HTTPConnection):
         raw = encode_headers(("link", link) for link in links)
         if not self.supports(_extensions.EARLY_HINT):
             return False
+        if self.exchange.started:
+            raise RuntimeError("early hints must be sent before the response starts")
         if raw:
-            await self._send({"type": "http.response.early_hint", "links": [v for _, v in raw]})
+            await self.exchange.send(
+                {"type": "http.response.early_hint", "links": [v for _, v in raw]}
+            )
         return True
 
     def accepts_trailers(self) -> bool:
         """Tell whether trailers can be sent: advertised and asked for (``TE: trailers``)."""
-        return wants_trailers(self.scope)
-
-
-def wants_trailers(scope: Scope) -> bool:
-    """Trailers are sent only when advertised and the request said ``TE: trailers``."""
-    if not _extensions.supports(scope, _extensions.TRAILERS):
-        return False
-    return any(
-        token.split(b";")[0].strip().lower() == b"trailers"
-        for name, value in scope["headers"]
-        if name == b"te"
-        for token in value.split(b",")
-    )
-
-
-# What drain_body() reads at most, and for how long, before the response goes out.
-DRAIN_LIMIT = 64 * 1024
-DRAIN_SECONDS = 1.0
-BODYLESS_METHODS = frozenset({"GET", "HEAD"})
-
-
-async def drain_body(scope: Scope, receive: Receive) -> None:
-    """Read and drop a small request body the app left unread, before responding.
-
-    hypercorn 0.18's HTTP/2 fails (its trio worker exits) when body data arrives for a
-    stream whose response already finished, and httpx sends even an empty POST body as a
-    frame of its own. A declared body over DRAIN_LIMIT is left to the server, and the
-    wait is bounded: a client that never finishes its body does not hold the response.
-    """
-    if BODY_READ_KEY in scope or BODY_KEY in scope:
-        return
-    scope[BODY_READ_KEY] = True
-    declared = declared_length(scope)
-    if declared is not None and declared > DRAIN_LIMIT:
-        return
-    total = 0
-    with anyio.move_on_after(DRAIN_SECONDS):
-        while True:
-            message = await scope.get(RECEIVE_KEY, receive)()
-            if message["type"] != "http.request":
-                return
-            total += len(message.get("body", b""))
-            if total > DRAIN_LIMIT or not message.get("more_body", False):
-                return
-
-
-class ClientDisconnect(Exception):
-    """The client went away while the request body was being read."""
+        return _extensions.wants_trailers(self.scope)
 
 
 def _charset(content_type: str) -> str | None:
@@ -530,11 +435,3 @@ def _charset(content_type: str) -> str | None:
         if key.strip().lower() == "charset":
             return value.strip().strip('"') or None
     return None
-
-
-try:  # orjson parses faster and refuses what json refuses, with a nesting limit
-    import orjson
-
-    _loads: Any = orjson.loads
-except ImportError:  # pragma: no cover - exercised in the no-orjson session
-    _loads = json.loads

@@ -4,14 +4,19 @@ A path template such as ``/users/{user_id:int}/files/{rest:path}`` is split on `
 into segments. Every route of a router goes into a segment trie; a lookup walks the
 trie depth first, trying at each node a literal child (one dict hit), then typed
 parameters, then ``str`` parameters, then ``path`` parameters, so the first match found
-is the most specific one, and a dead end backtracks to the next candidate. Paths with no
-parameter at all are also kept in a dict, so the common case is a single hit. The trie
-is built once, lazily, on the first lookup after a change, so converters registered
-after a route still apply to it.
+is the most specific one, and a dead end backtracks to the next candidate. A ``path``
+parameter tries its longest span first, but the span that ends the route last, so a
+route going on after it (``/files/{p:path}/edit``) wins. Paths with no parameter at all
+are also kept in a dict, so the common case is a single hit. The trie is built once,
+lazily, on the first lookup after a change (a change to an included router counts), so
+converters registered after a route still apply to it.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
+import inspect
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -20,7 +25,7 @@ from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
 from microasgi._concurrency import is_async_callable
-from microasgi._types import ASGIApp, Receive, Scope, Send
+from microasgi._types import ASGIApp, Scope
 from microasgi.converters import (
     BUILTIN_CONVERTERS,
     Converter,
@@ -30,7 +35,6 @@ from microasgi.converters import (
     StringConverter,
     UUIDConverter,
 )
-from microasgi.requests import APP_KEY, ROOT_APP_KEY, SERVER_ROOT_PATH_KEY
 
 __all__ = [
     "BUILTIN_CONVERTERS",
@@ -50,6 +54,7 @@ __all__ = [
     "route_path",
 ]
 
+# The methods RFC 9110 defines; ``methods=`` takes any method token, these and others.
 HTTP_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
 )
@@ -92,6 +97,9 @@ class _Segment:
     params: tuple[_Param, ...] = ()
     kind: int = _TYPED
     key: str = ""  # segments with equal keys share a trie edge
+    # The regex group of each parameter; empty when the parameter is the whole segment
+    # (its value is then the segment's text, whatever groups its converter has).
+    groups: tuple[int, ...] = ()
 
 
 def _converter(name: str, registries: Iterable[dict[str, Converter]]) -> Converter:
@@ -107,14 +115,26 @@ def _compile_segment(text: str, registries: tuple[dict[str, Converter], ...]) ->
         if _BRACES.search(text):
             raise ValueError(f"malformed path parameter in segment {text!r}")
         return _Segment(literal=text, key=text)
-    pattern, params, end = [], [], 0
+    if len(matches) == 1 and matches[0].span() == (0, len(text)):
+        # The common case: the converter's regex alone, so its groups stay its own.
+        param = _Param(matches[0].group(1), _converter(matches[0].group(2) or "str", registries))
+        if isinstance(param.converter, PathConverter):
+            kind = _PATH
+        elif isinstance(param.converter, StringConverter):
+            kind = _STR
+        else:
+            kind = _TYPED
+        regex = _compile(param.converter.regex, text)
+        return _Segment(None, regex, (param,), kind, f"{kind}:{regex.pattern}")
+    pattern, params, groups, end = [], [], [], 0
     for match in matches:
         literal = text[end : match.start()]
         if _BRACES.search(literal):
             raise ValueError(f"malformed path parameter in segment {text!r}")
-        conv_name = match.group(2) or "str"
-        converter = _converter(conv_name, registries)
+        converter = _converter(match.group(2) or "str", registries)
         pattern.append(re.escape(literal))
+        # The parameter's group is numbered after every group before it, converters' own too.
+        groups.append(_compile("".join(pattern), text).groups + 1)
         pattern.append(f"({converter.regex})")
         params.append(_Param(match.group(1), converter))
         end = match.end()
@@ -122,16 +142,16 @@ def _compile_segment(text: str, registries: tuple[dict[str, Converter], ...]) ->
     if _BRACES.search(tail):
         raise ValueError(f"malformed path parameter in segment {text!r}")
     pattern.append(re.escape(tail))
-    whole = len(matches) == 1 and not tail and matches[0].start() == 0
-    only = params[0].converter if whole else None
-    if isinstance(only, PathConverter):
-        kind = _PATH
-    elif isinstance(only, StringConverter):
-        kind = _STR
-    else:
-        kind = _TYPED
-    regex = re.compile("".join(pattern))
-    return _Segment(literal=None, regex=regex, params=tuple(params), kind=kind, key=regex.pattern)
+    regex = _compile("".join(pattern), text)
+    return _Segment(None, regex, tuple(params), _TYPED, f"{_TYPED}:{regex.pattern}", tuple(groups))
+
+
+def _compile(pattern: str, segment: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        # e.g. a converter with named groups twice in one segment, whose regexes are joined
+        raise ValueError(f"path segment {segment!r} does not compile to a regex: {exc}") from None
 
 
 def _split(path: str) -> list[str]:
@@ -146,9 +166,12 @@ class BaseRoute:
 
     path: str
     name: str | None
+    endpoint: Handler
     registries: tuple[dict[str, Converter], ...]
     # (name, converter) per parameter, in order; set when a tree is built
     params: tuple[tuple[str, Converter], ...] = ()
+    # what the handler gets before the path parameters, for error messages
+    connection: ClassVar[str] = "request"
 
     def compile(self) -> list[_Segment]:
         """Compile the template against the converters known now."""
@@ -163,6 +186,34 @@ class BaseRoute:
     def param_names(self) -> list[str]:
         """The names of the template's parameters, in order."""
         return [match.group(1) for match in _PARAM.finditer(self.path)]
+
+    def check(self, prefix: str = "") -> None:
+        """Refuse a handler that cannot take the parameters of ``prefix + path``.
+
+        The handler is called as ``endpoint(connection, **params)``: a mismatch would
+        otherwise fail every request, so it is an error at registration instead.
+        """
+        path = prefix + self.path
+        names = [match.group(1) for match in _PARAM.finditer(path)]
+        try:
+            signature = inspect.signature(self.endpoint)  # follows __wrapped__ and partial
+        except (TypeError, ValueError):
+            return  # some builtins have no signature to read: nothing to check
+        try:
+            signature.bind(self.connection, **dict.fromkeys(names))
+        except TypeError as exc:
+            call = ", ".join([self.connection, *(f"{name}=..." for name in names)])
+            raise TypeError(
+                f"route {path!r}: its handler cannot be called as "
+                f"{_endpoint_name(self.endpoint)}({call}): {exc}"
+            ) from None
+
+    def with_prefix(self: R, prefix: str, registries: tuple[dict[str, Converter], ...]) -> R:
+        """Return a copy of this route under ``prefix``, also seeing ``registries``."""
+        route = copy.copy(self)
+        route.path = prefix + self.path
+        route.registries = (*self.registries, *registries)
+        return route
 
     def url_path(self, params: dict[str, Any]) -> str:
         """Build this route's path from ``params`` (exactly its parameters)."""
@@ -189,6 +240,31 @@ class BaseRoute:
         return _PARAM.sub(fill, self.path)
 
 
+R = TypeVar("R", bound=BaseRoute)
+
+# RFC 9110's token: what a method may be (PROPFIND, QUERY and methods not named yet).
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _endpoint_name(endpoint: Handler) -> str:
+    while isinstance(endpoint, functools.partial):
+        endpoint = endpoint.func
+    return str(getattr(endpoint, "__name__", type(endpoint).__name__))
+
+
+def _methods(methods: Iterable[str] | None, path: str) -> frozenset[str]:
+    if isinstance(methods, str):  # "GET" would be the methods G, E and T
+        raise TypeError(f"route {path!r}: methods must be a list of names, such as ['GET']")
+    wanted = set()
+    for method in ["GET"] if methods is None else methods:
+        if not isinstance(method, str) or not _TOKEN.fullmatch(method):
+            raise ValueError(f"route {path!r}: {method!r} is not an HTTP method token")
+        wanted.add(method.upper())
+    if "GET" in wanted:
+        wanted.add("HEAD")
+    return frozenset(wanted)
+
+
 class Route(BaseRoute):
     """An HTTP route: a path template, the methods it accepts and its handler."""
 
@@ -206,30 +282,15 @@ class Route(BaseRoute):
         _check_path(path)
         self.path = path
         self.endpoint = endpoint
-        self.name = endpoint.__name__ if name is None else name
+        self.name = _endpoint_name(endpoint) if name is None else name
         self.registries = registries
-        wanted = {m.upper() for m in (methods if methods is not None else ["GET"])}
-        unknown = wanted - HTTP_METHODS
-        if unknown:
-            raise ValueError(f"unknown HTTP method(s) {sorted(unknown)} for route {path!r}")
-        if "GET" in wanted:
-            wanted.add("HEAD")
-        self.methods = frozenset(wanted)
+        self.methods = _methods(methods, path)
+        self.check()
         self.is_async = is_async_callable(endpoint)
 
     def accepts(self, method: str) -> bool:
         """Tell whether this route answers ``method``."""
         return method in self.methods
-
-    def with_prefix(self, prefix: str, registries: tuple[dict[str, Converter], ...]) -> Route:
-        """Return a copy of this route under ``prefix``, also seeing ``registries``."""
-        return Route(
-            prefix + self.path,
-            self.endpoint,
-            methods=self.methods,
-            name=self.name,
-            registries=(*self.registries, *registries),
-        )
 
     def __repr__(self) -> str:
         return f"Route({self.path!r}, methods={sorted(self.methods)}, name={self.name!r})"
@@ -239,6 +300,7 @@ class WebSocketRoute(BaseRoute):
     """A WebSocket route: a path template and its handler."""
 
     kind: ClassVar[str] = "websocket"
+    connection: ClassVar[str] = "websocket"
 
     def __init__(
         self,
@@ -249,36 +311,26 @@ class WebSocketRoute(BaseRoute):
         registries: tuple[dict[str, Converter], ...] = (),
     ) -> None:
         _check_path(path)
-        if not is_async_callable(endpoint):
+        if not is_async_callable(inspect.unwrap(endpoint)):  # a sync decorator's is fine
             raise TypeError(f"WebSocket handler {endpoint!r} must be an async function")
         self.path = path
         self.endpoint = endpoint
-        self.name = endpoint.__name__ if name is None else name
+        self.name = _endpoint_name(endpoint) if name is None else name
         self.registries = registries
+        self.check()
 
     def accepts(self, method: str) -> bool:
         """A WebSocket route accepts every connection to its path."""
         return True
-
-    def with_prefix(
-        self, prefix: str, registries: tuple[dict[str, Converter], ...]
-    ) -> WebSocketRoute:
-        """Return a copy of this route under ``prefix``, also seeing ``registries``."""
-        return WebSocketRoute(
-            prefix + self.path,
-            self.endpoint,
-            name=self.name,
-            registries=(*self.registries, *registries),
-        )
 
     def __repr__(self) -> str:
         return f"WebSocketRoute({self.path!r}, name={self.name!r})"
 
 
 class Mount:
-    """Any ASGI app served under a literal path prefix."""
+    """An ASGI app, or a Router, served under a literal path prefix."""
 
-    def __init__(self, path: str, app: ASGIApp, *, name: str | None = None) -> None:
+    def __init__(self, path: str, app: ASGIApp | Router, *, name: str | None = None) -> None:
         _check_path(path)
         path = path.rstrip("/")
         if _BRACES.search(path):
@@ -291,10 +343,6 @@ class Mount:
         """A shallow copy of ``scope`` for the mounted app: ``root_path`` gains the prefix."""
         child = dict(scope)
         child["root_path"] = scope.get("root_path", "") + self.path
-        if ROOT_APP_KEY not in scope and APP_KEY in scope:
-            # What the outermost App leaves unmarked when the server gave no root_path.
-            child[ROOT_APP_KEY] = scope[APP_KEY]
-            child[SERVER_ROOT_PATH_KEY] = scope.get("root_path", "")
         return child
 
     def url_path(self, name: str | None, params: dict[str, Any]) -> str:
@@ -406,8 +454,9 @@ class _Tree:
                 node.mount = mount
         self.root.measure()
 
-    def first(self, path: str, method: str) -> Match | None:
-        """The most specific match accepting ``method``, or None."""
+    def first(self, path: str, method: str, allow: set[str] | None = None) -> Match | None:
+        """The most specific match accepting ``method``, or None; ``allow``, if given,
+        gets the methods of the routes that match the path but not the method."""
         static = self.static.get(path)
         if static is not None:
             match = static.get(method)
@@ -415,13 +464,20 @@ class _Tree:
                 return match
         if not path.startswith("/"):
             return None
-        return self._search(self.root, _split(path), 0, [], method, None)
+        return self._search(self.root, _split(path), 0, [], method, None, allow)
+
+    def routes_path(self, path: str) -> bool:
+        """Tell whether a route, not a mount, is the most specific match for ``path``."""
+        if path in self.static:
+            return True
+        found = self.matches(path)
+        return bool(found) and found[0].mount is None
 
     def matches(self, path: str) -> list[Match]:
         """Every match for ``path`` whatever its methods, most specific first."""
         every: list[Match] = []
         if path.startswith("/"):
-            self._search(self.root, _split(path), 0, [], "", every)
+            self._search(self.root, _split(path), 0, [], "", every, None)
         return every
 
     def _search(
@@ -432,49 +488,70 @@ class _Tree:
         values: list[str | slice],
         method: str,
         every: list[Match] | None,
+        allow: set[str] | None,
     ) -> Match | None:
         """Depth first, most specific first: the first match accepting ``method``; or,
-        given ``every``, collect all matches there. A dead end backtracks.
+        given ``every``, collect all matches there. A dead end backtracks. ``allow``, if
+        given, gets the methods of the routes that match but do not accept ``method``.
         """
         if index == len(segments):
             for route in node.routes:
-                if every is not None or route.accepts(method):
+                accepts = route.accepts(method)
+                if every is not None or accepts or allow is not None:
                     params = _convert(route, values, segments)
-                    if params is not None:
-                        if every is None:
-                            return Match(route, params)
+                    if params is None:
+                        continue
+                    if every is not None:
                         every.append(Match(route, params))
+                    elif accepts:
+                        return Match(route, params)
+                    elif allow is not None and isinstance(route, Route):
+                        allow |= route.methods
         else:
             text = segments[index]
             child = node.literals.get(text)
             if child is not None:
-                found = self._search(child, segments, index + 1, values, method, every)
+                found = self._search(child, segments, index + 1, values, method, every, allow)
                 if found is not None:
                     return found
             for edge in node.patterns:
                 segment = edge.segment
                 assert segment.regex is not None
                 if segment.kind == _PATH:
-                    # Greedy like the regex ``.*`` (which matches anything): the longest
-                    # span first, among those leaving a rest the subtree can match.
+                    # Greedy like the regex ``.*``: the longest span first, among those
+                    # leaving a rest the subtree can match; but the span that ends the
+                    # route comes last, so ``/f/{p:path}/edit`` beats ``/f/{p:path}``.
                     child = edge.node
                     total = len(segments)
                     low = max(index + 1, total - int(min(child.max_rest, total)))
-                    for stop in range(total - child.min_rest, low - 1, -1):
+                    ends = child.min_rest == 0  # a route may end right after it
+                    for stop in range(total - (child.min_rest or 1), low - 1 - ends, -1):
+                        if stop < low:  # every span leaving a rest was tried
+                            stop = total
                         values.append(slice(index, stop))  # joined only if a route is reached
-                        found = self._search(child, segments, stop, values, method, every)
+                        found = self._search(child, segments, stop, values, method, every, allow)
                         values.pop()
                         if found is not None:
                             return found
                     continue
                 hit = segment.regex.fullmatch(text)
-                if hit is not None:
-                    captured = hit.groups()
+                if hit is None:
+                    continue
+                if not segment.groups:  # the parameter is the whole segment
+                    values.append(text)
+                    found = self._search(
+                        edge.node, segments, index + 1, values, method, every, allow
+                    )
+                    values.pop()
+                else:
+                    captured = [hit.group(group) for group in segment.groups]
                     values.extend(captured)
-                    found = self._search(edge.node, segments, index + 1, values, method, every)
+                    found = self._search(
+                        edge.node, segments, index + 1, values, method, every, allow
+                    )
                     del values[len(values) - len(captured) :]
-                    if found is not None:
-                        return found
+                if found is not None:
+                    return found
         if node.mount is not None:
             if every is None:
                 return Match(None, {}, node.mount)
@@ -508,35 +585,49 @@ class Lookup:
     redirect: str | None = None  # the other-slash path, when it would match
 
 
+_NOT_FOUND = Lookup()
+
+
+@dataclass(frozen=True, slots=True)
+class _Include:
+    """A router included in another, under a prefix: its place in the includer's order."""
+
+    prefix: str
+    router: Router
+
+
+@dataclass(slots=True)
+class _Table:
+    """Everything a router serves, included routers' routes and mounts prefixed."""
+
+    routes: list[AnyRoute]
+    mounts: list[Mount]
+    names: dict[str, AnyRoute]
+
+
 class Router:
-    """Holds routes and mounts, and finds the one for a request."""
+    """Holds routes and mounts, and finds the one for a request.
+
+    An included router stays live: what it is given later is served too. Every change
+    forgets what was built from the routes, here and in the routers including this one
+    (they are few, and changes happen at registration), so a request only ever finds
+    the tree built and reuses it.
+    """
 
     def __init__(self, *, redirect_slashes: bool = True) -> None:
-        self.routes: list[AnyRoute] = []
-        self.mounts: list[Mount] = []
         self.converters: dict[str, Converter] = {}
         self.redirect_slashes = redirect_slashes
+        self._entries: list[AnyRoute | Mount | _Include] = []  # in registration order
+        self._includers: list[tuple[Router, str]] = []  # who includes this one, and where
+        self._table: _Table | None = None
         self._trees: dict[str, _Tree] | None = None
-        self._names: dict[str, AnyRoute] = {}
-        self._app: ASGIApp | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve this router on its own, as an ASGI app (errors and lifespan handled)."""
-        if self._app is None:
-            from microasgi._dispatch import Dispatcher  # it needs this module first
-            from microasgi._errors import ErrorLayer
-            from microasgi.lifespan import Lifespan
-
-            lifespan = Lifespan(self, lambda: [mount.app for mount in self.mounts])
-            self._app = Dispatcher(self, lifespan, ErrorLayer())
-        await self._app(scope, receive, send)
 
     # registration
 
     def register_converter(self, name: str, converter: Converter) -> None:
         """Make ``{param:name}`` available to this router's routes (present and future)."""
         self.converters[name] = converter
-        self._trees = None
+        self._changed()
 
     def add_route(
         self,
@@ -554,11 +645,30 @@ class Router:
         """Register a WebSocket handler for ``path``."""
         self._add(WebSocketRoute(path, endpoint, name=name, registries=(self.converters,)))
 
-    def _add(self, route: AnyRoute) -> None:
-        self.routes.append(route)
-        if route.name is not None:
-            self._names.setdefault(route.name, route)
+    def _add(self, entry: AnyRoute | Mount) -> None:
+        _check_under(self._prefixes(), [entry])
+        self._entries.append(entry)
+        self._changed()
+
+    def _changed(self) -> None:
+        """Forget what was built from the routes, here and in every includer."""
+        self._table = None
         self._trees = None
+        for includer, _ in self._includers:
+            includer._changed()
+
+    def _prefixes(self) -> Iterator[str]:
+        """Every prefix the routers including this one serve its routes under."""
+        for includer, prefix in self._includers:
+            yield prefix
+            for outer in includer._prefixes():
+                yield outer + prefix
+
+    def _reaches(self, router: Router) -> bool:
+        """Tell whether ``router`` is this router or included in it, at any depth."""
+        return router is self or any(
+            entry.router._reaches(router) for entry in self._entries if isinstance(entry, _Include)
+        )
 
     def route(
         self, path: str, methods: Iterable[str] | None = None, name: str | None = None
@@ -600,54 +710,98 @@ class Router:
 
         return decorator
 
-    def mount(self, path: str, app: ASGIApp, name: str | None = None) -> None:
-        """Serve the ASGI app ``app`` under the prefix ``path``."""
-        self.mounts.append(Mount(path, app, name=name))
-        self._trees = None
+    def mount(self, path: str, app: ASGIApp | Router, name: str | None = None) -> None:
+        """Serve the ASGI app ``app`` (or a Router, as part of the app) under ``path``."""
+        self._add(Mount(path, app, name=name))
 
     def include_router(self, router: Router, prefix: str = "") -> None:
-        """Copy ``router``'s routes and mounts here, under ``prefix``."""
+        """Serve ``router``'s routes and mounts here under ``prefix``, later ones too.
+
+        They take the place of this call in the matching order (for ties).
+        """
         prefix = prefix.rstrip("/")
         if prefix:
             _check_path(prefix)
-        for route in router.routes:
-            self._add(route.with_prefix(prefix, (self.converters,)))
-        for mount in router.mounts:
-            self.mount(prefix + mount.path, mount.app, name=mount.name)
+        if router._reaches(self):
+            raise ValueError("a router cannot include itself, directly or through another")
+        table = router._tabled()
+        prefixes = [outer + prefix for outer in ("", *self._prefixes())]
+        _check_under(prefixes, [*table.routes, *table.mounts])
+        self._entries.append(_Include(prefix, router))
+        router._includers.append((self, prefix))
+        self._changed()
 
     # lookup
 
+    @property
+    def routes(self) -> list[AnyRoute]:
+        """Every route served here, included routers' under their prefix, in order."""
+        return self._tabled().routes
+
+    @property
+    def mounts(self) -> list[Mount]:
+        """Every mount served here, included routers' under their prefix, in order."""
+        return self._tabled().mounts
+
+    def _tabled(self) -> _Table:
+        table = self._table
+        if table is None:
+            table = self._table = self._flatten()
+        return table
+
+    def _flatten(self) -> _Table:
+        routes: list[AnyRoute] = []
+        mounts: list[Mount] = []
+        for entry in self._entries:
+            if isinstance(entry, Mount):
+                mounts.append(entry)
+            elif isinstance(entry, _Include):
+                inner = entry.router._tabled()
+                registries = (self.converters,)
+                routes.extend(route.with_prefix(entry.prefix, registries) for route in inner.routes)
+                mounts.extend(_prefixed(mount, entry.prefix) for mount in inner.mounts)
+            else:
+                routes.append(entry)
+        names: dict[str, AnyRoute] = {}
+        for route in routes:
+            if route.name is not None:
+                names.setdefault(route.name, route)
+        return _Table(routes, mounts, names)
+
     def _build(self) -> dict[str, _Tree]:
-        http = [r for r in self.routes if isinstance(r, Route)]
-        ws = [r for r in self.routes if isinstance(r, WebSocketRoute)]
-        self._trees = {"http": _Tree(http, self.mounts), "websocket": _Tree(ws, self.mounts)}
+        routes, mounts = self.routes, self.mounts
+        http = [r for r in routes if isinstance(r, Route)]
+        ws = [r for r in routes if isinstance(r, WebSocketRoute)]
+        self._trees = {"http": _Tree(http, mounts), "websocket": _Tree(ws, mounts)}
         return self._trees
 
     def prepare(self) -> None:
-        """Compile the lookup trees now (raises on an unknown converter)."""
+        """Compile the lookup trees now, mounted Routers' too (raises on an unknown
+        converter)."""
         self._build()
+        for mount in self.mounts:
+            if isinstance(mount.app, Router):
+                mount.app.prepare()
 
     def lookup(self, kind: str, path: str, method: str = "GET") -> Lookup:
         """Decide, once, what answers ``path``: a route, a mount, a 405, a redirect, or 404."""
         tree = (self._trees or self._build())[kind]
         allow: set[str] = set()
-        for candidate in tree.matches(path):  # one walk decides the match and the union
-            if candidate.mount is not None or (candidate.route and candidate.route.accepts(method)):
-                return Lookup(candidate)
-            if isinstance(candidate.route, Route):
-                allow |= candidate.route.methods
+        match = tree.first(path, method, allow)  # one walk decides the match and the union
+        if match is not None:
+            return Lookup(match)
         if allow:
             return Lookup(allow=frozenset(allow))
         if self.redirect_slashes and path != "/" and path.startswith("/"):
+            # Whatever the method: the other path then answers it, with a 405 if need be.
             other = path[:-1] if path.endswith("/") else path + "/"
-            found = tree.first(other, method)
-            if found is not None and found.mount is None:
+            if tree.routes_path(other):
                 return Lookup(redirect=other)
-        return Lookup()
+        return _NOT_FOUND
 
     def url_path_for(self, name: str, /, **params: Any) -> str:
         """The path of the route called ``name`` (``"mount:route"`` reaches into mounts)."""
-        route = self._names.get(name)
+        route = self._tabled().names.get(name)
         if route is not None:
             return route.url_path(params)
         mount_name, _, rest = name.partition(":")
@@ -659,6 +813,23 @@ class Router:
     def __iter__(self) -> Iterator[AnyRoute | Mount]:
         yield from self.routes
         yield from self.mounts
+
+
+def _prefixed(mount: Mount, prefix: str) -> Mount:
+    return Mount(prefix + mount.path or "/", mount.app, name=mount.name)
+
+
+def _check_under(prefixes: Iterable[str], entries: Iterable[AnyRoute | Mount]) -> None:
+    """Refuse entries that would break when served under one of ``prefixes``: a handler
+    not taking a prefix's parameters, or a mount under a prefix with parameters.
+    """
+    with_params = [prefix for prefix in prefixes if _BRACES.search(prefix)]
+    for entry in entries if with_params else ():
+        for prefix in with_params:
+            if isinstance(entry, Mount):
+                _prefixed(entry, prefix)
+            else:
+                entry.check(prefix)
 
 
 def route_path(scope: Scope) -> str:

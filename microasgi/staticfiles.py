@@ -9,7 +9,8 @@ from typing import NamedTuple
 import anyio
 
 from microasgi._types import Receive, Scope, Send
-from microasgi.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
+from microasgi.fileresponse import FileResponse
+from microasgi.responses import PlainTextResponse, RedirectResponse, Response
 from microasgi.routing import route_path
 
 # Percent-encodings that name a separator or a NUL: a client that sends them is either

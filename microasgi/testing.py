@@ -1,7 +1,10 @@
 """``TestClient``: drive an ASGI app in-process, on asyncio or trio, like a server would.
 
-It advertises the server extensions a test asks for (by default push, WebSocket denial
-responses, early hints and trailers) and records what the app sent through them.
+It speaks the ASGI version real servers speak (2.3, as uvicorn does) and hands messages
+over as they do, so tests run the code paths production runs; it advertises the server
+extensions a test asks for (by default push, WebSocket denial responses, early hints and
+trailers) and records what the app sent through them. An error that propagates out of
+the app is raised in the test. Everything it opens is closed when ``async with`` exits.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json as jsonlib
 import math
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -17,16 +21,23 @@ from email.utils import parsedate_to_datetime
 from http.cookies import SimpleCookie
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote, unquote, urlencode, urlsplit
+from urllib.parse import quote, unquote, urlencode, urljoin, urlsplit
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from microasgi._types import ASGIApp, Message, Scope
 
-__all__ = ["TestClient", "TestResponse", "WebSocketDenied", "WebSocketTestSession"]
+__all__ = [
+    "ServerChannel",
+    "TestClient",
+    "TestResponse",
+    "WebSocketDenied",
+    "WebSocketTestSession",
+]
 
 DEFAULT_EXTENSIONS: dict[str, dict[str, Any]] = {
     "http.response.push": {},
@@ -35,7 +46,83 @@ DEFAULT_EXTENSIONS: dict[str, dict[str, Any]] = {
     "http.response.trailers": {},
 }
 
+_MAX_REDIRECTS = 20
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_BODY_HEADERS = frozenset({"content-type", "content-length", "content-encoding"})
+
 FileSpec = bytes | str | tuple[str | None, bytes | str] | tuple[str | None, bytes | str, str]
+
+
+def _on_trio() -> bool:
+    trio = sys.modules.get("trio")
+    if trio is None:
+        return False
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    return True
+
+
+class ServerChannel:
+    """Messages for the app, handed over the way servers hand them over.
+
+    On trio, as trio's channels (hypercorn -k trio): ``receive`` checks for a cancel
+    first, and yields to the scheduler even when a message is waiting. On asyncio, as
+    uvicorn, hypercorn and daphne: a waiting message is returned at once, and ``receive``
+    suspends only when there is none. ``repeat`` is answered to every receive once the
+    messages are used up and the channel is closed (a server repeats http.disconnect).
+    """
+
+    def __init__(self, repeat: Message | None = None, capacity: float = math.inf) -> None:
+        self._in: MemoryObjectSendStream[Message]
+        self._out: MemoryObjectReceiveStream[Message]
+        self._in, self._out = anyio.create_memory_object_stream[Message](capacity)
+        self._repeat = repeat
+        self._trio: bool | None = None  # known once receive() runs in the event loop
+
+    def put_nowait(self, message: Message) -> None:
+        """Queue ``message`` for the app (dropped once the channel is closed)."""
+        with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self._in.send_nowait(message)
+
+    async def put(self, message: Message) -> None:
+        """Queue ``message``, waiting for room (dropped once the channel is closed)."""
+        with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+            await self._in.send(message)
+
+    def end(self) -> None:
+        """No more messages: ``repeat`` from now on (or end of stream)."""
+        self._in.close()
+
+    async def receive(self) -> Message:
+        """The next message, as a server's receive gives it."""
+        if self._trio is None:
+            self._trio = _on_trio()
+        if self._trio:
+            await anyio.lowlevel.checkpoint_if_cancelled()
+        try:
+            message = self._out.receive_nowait()
+        except anyio.WouldBlock:
+            try:
+                return await self._out.receive()
+            except anyio.EndOfStream:
+                return self._repeated()
+        except anyio.EndOfStream:
+            message = self._repeated()
+        if self._trio:
+            await anyio.lowlevel.cancel_shielded_checkpoint()
+        return message
+
+    def _repeated(self) -> Message:
+        if self._repeat is None:
+            raise anyio.EndOfStream
+        return dict(self._repeat)
+
+    def close(self) -> None:
+        """Close both ends."""
+        self._in.close()
+        self._out.close()
 
 
 class TestResponse:
@@ -139,6 +226,9 @@ class TestClient:
         app: ASGIApp,
         base_url: str = "http://testserver",
         *,
+        raise_server_exceptions: bool = True,
+        follow_redirects: bool = False,
+        spec_version: str = "2.3",
         extensions: Mapping[str, Any] | None = None,
         root_path: str = "",
         client: tuple[str, int] = ("testclient", 50000),
@@ -151,6 +241,9 @@ class TestClient:
         self.host = url.hostname or "testserver"
         self.port = url.port or (443 if self.scheme == "https" else 80)
         self.netloc = url.netloc or "testserver"
+        self.raise_server_exceptions = raise_server_exceptions
+        self.follow_redirects = follow_redirects
+        self.spec_version = spec_version
         self.extensions = dict(DEFAULT_EXTENSIONS if extensions is None else extensions)
         self.root_path = root_path
         self.client = client
@@ -164,53 +257,68 @@ class TestClient:
 
     async def __aenter__(self) -> TestClient:
         """Run the app's lifespan startup (raises if it fails)."""
+        to_app = ServerChannel()
+        from_app_in: MemoryObjectSendStream[Message]
+        from_app: MemoryObjectReceiveStream[Message]
+        from_app_in, from_app = anyio.create_memory_object_stream[Message](math.inf)
+        # Closed last, once the app's task has ended.
+        self._exit.callback(to_app.close)
+        self._exit.callback(from_app.close)
         group = await self._exit.enter_async_context(anyio.create_task_group())
-        send_in: MemoryObjectSendStream[Message]
-        receive_in: MemoryObjectReceiveStream[Message]
-        send_in, receive_in = anyio.create_memory_object_stream[Message](2)
-        send_out: MemoryObjectSendStream[Message]
-        receive_out: MemoryObjectReceiveStream[Message]
-        send_out, receive_out = anyio.create_memory_object_stream[Message](2)
         scope: Scope = {
             "type": "lifespan",
-            "asgi": {"version": "3.0", "spec_version": "2.0"},
+            "asgi": {"version": "3.0", "spec_version": self.spec_version},
             "state": self.lifespan_state,
         }
-
         errors: list[Exception] = []
 
         async def run() -> None:
-            async with send_out:
+            with from_app_in:
                 try:
-                    await self.app(scope, receive_in.receive, send_out.send)
+                    await self.app(scope, to_app.receive, from_app_in.send)
                 except Exception as exc:  # before startup: no lifespan support, allowed
                     errors.append(exc)
 
         group.start_soon(run)
-        await send_in.send({"type": "lifespan.startup"})
+        to_app.put_nowait({"type": "lifespan.startup"})
         try:
-            reply = await receive_out.receive()
+            reply: Message | None = await from_app.receive()
         except anyio.EndOfStream:
             reply = None  # no lifespan support
         if reply is not None and reply["type"] == "lifespan.startup.failed":
+            with anyio.move_on_after(10):  # the app's call ends once it has reported
+                async for _ in from_app:
+                    pass
+            group.cancel_scope.cancel()
             await self._exit.aclose()
-            raise RuntimeError(f"lifespan startup failed: {reply.get('message', '')}")
+            raise self._lifespan_error("startup", reply, errors)
 
         async def shutdown() -> None:
             if reply is None:
                 return
-            await send_in.send({"type": "lifespan.shutdown"})
+            to_app.put_nowait({"type": "lifespan.shutdown"})
             try:
-                answer = await receive_out.receive()
+                answer = await from_app.receive()
             except anyio.EndOfStream:
                 raise RuntimeError("the app's lifespan ended without shutting down") from (
                     errors[0] if errors else None
                 )
             if answer["type"] == "lifespan.shutdown.failed":
-                raise RuntimeError(f"lifespan shutdown failed: {answer.get('message', '')}")
+                with anyio.fail_after(10):  # the app's call ends once it has reported
+                    async for _ in from_app:
+                        pass
+                raise self._lifespan_error("shutdown", answer, errors)
 
         self._exit.push_async_callback(shutdown)
         return self
+
+    def _lifespan_error(self, phase: str, reply: Message, errors: list[Exception]) -> Exception:
+        """What a failed startup or shutdown raises: the app's own error, if it raised one."""
+        failure = RuntimeError(f"lifespan {phase} failed: {reply.get('message', '')}")
+        if errors and self.raise_server_exceptions:
+            return errors[0]
+        failure.__cause__ = errors[0] if errors else None
+        return failure
 
     async def __aexit__(
         self,
@@ -218,7 +326,7 @@ class TestClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """Run the app's lifespan shutdown."""
+        """Run the app's lifespan shutdown; close everything the client opened."""
         await self._exit.aclose()
 
     # cookies
@@ -299,7 +407,7 @@ class TestClient:
         full_path = self.root_path + path
         scope: Scope = {
             "type": kind,
-            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "asgi": {"version": "3.0", "spec_version": self.spec_version},
             "http_version": self.http_version,
             "scheme": ("wss" if self.scheme == "https" else "ws")
             if kind == "websocket"
@@ -333,8 +441,9 @@ class TestClient:
         data: Mapping[str, Any] | bytes | str | None = None,
         files: Mapping[str, FileSpec] | None = None,
         json: Any = None,
+        follow_redirects: bool | None = None,
     ) -> TestResponse:
-        """Send one request and return the complete response."""
+        """Send one request and return the complete response (following redirects if asked)."""
         extra: list[tuple[str, str]] = []
         body = b""
         if json is not None:
@@ -351,14 +460,38 @@ class TestClient:
         elif content is not None:
             body = content.encode() if isinstance(content, str) else content
         given = list(headers.items() if isinstance(headers, Mapping) else (headers or ()))
-        names = {name.lower() for name, _ in given}
-        extra = [(n, v) for n, v in extra if n not in names]
-        if (body or method.upper() in ("POST", "PUT", "PATCH")) and "content-length" not in names:
-            extra.append(("content-length", str(len(body))))
-        scope = self._scope("http", method, path, params, given + extra, cookies)
-        response = await self._run_http(scope, body)
-        self._store_cookies(response, scope["path"])
-        return response
+        follow = self.follow_redirects if follow_redirects is None else follow_redirects
+        for _ in range(_MAX_REDIRECTS + 1):
+            names = {name.lower() for name, _ in given}
+            framing = [(n, v) for n, v in extra if n not in names]
+            if (
+                body or method.upper() in ("POST", "PUT", "PATCH")
+            ) and "content-length" not in names:
+                framing.append(("content-length", str(len(body))))
+            scope = self._scope("http", method, path, params, given + framing, cookies)
+            response = await self._run_http(scope, body)
+            self._store_cookies(response, scope["path"])
+            location = response.headers.get("location")
+            if not follow or response.status_code not in _REDIRECTS or location is None:
+                return response
+            # As browsers and httpx do: 303 (and 301/302 after a POST) turn into a GET.
+            if response.status_code == 303 or (
+                response.status_code in (301, 302) and method.upper() == "POST"
+            ):
+                method, body, extra = ("HEAD" if method.upper() == "HEAD" else "GET"), b"", []
+                given = [(n, v) for n, v in given if n.lower() not in _BODY_HEADERS]
+            target = urlsplit(urljoin(self._url(scope), location))
+            path = target.path
+            if self.root_path and (path + "/").startswith(self.root_path + "/"):
+                path = path[len(self.root_path) :] or "/"
+            path, params = path + (f"?{target.query}" if target.query else ""), None
+        raise RuntimeError(f"more than {_MAX_REDIRECTS} redirects")
+
+    def _url(self, scope: Scope) -> str:
+        query = scope["query_string"].decode("latin-1")
+        return f"{self.scheme}://{self.netloc}{scope['raw_path'].decode('latin-1')}" + (
+            f"?{query}" if query else ""
+        )
 
     async def _run_http(self, scope: Scope, body: bytes) -> TestResponse:
         response: TestResponse | None = None
@@ -366,17 +499,12 @@ class TestClient:
         hints: list[str] = []
         chunks: list[bytes] = []
         trailers: list[tuple[bytes, bytes]] = []
-        body_sent = False
-        complete = anyio.Event()
         state = {"wants_trailers": False, "body_done": False}
+        incoming = ServerChannel(repeat={"type": "http.disconnect"})
+        incoming.put_nowait({"type": "http.request", "body": body, "more_body": False})
 
-        async def receive() -> Message:
-            nonlocal body_sent
-            if not body_sent:
-                body_sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            await complete.wait()
-            return {"type": "http.disconnect"}
+        def complete() -> None:  # the client has its response, and goes
+            incoming.end()
 
         async def send(message: Message) -> None:
             nonlocal response
@@ -395,13 +523,13 @@ class TestClient:
                 if not message.get("more_body", False):
                     state["body_done"] = True
                     if not state["wants_trailers"]:
-                        complete.set()
+                        complete()
             elif kind == "http.response.pathsend":
                 if response is None or "http.response.pathsend" not in scope["extensions"]:
                     raise RuntimeError("pathsend is not advertised or came before the start")
                 chunks.append(await anyio.Path(message["path"]).read_bytes())
                 state["body_done"] = True
-                complete.set()
+                complete()
             elif kind == "http.response.push":
                 if "http.response.push" not in scope["extensions"]:
                     raise RuntimeError("http.response.push sent but not advertised")
@@ -427,14 +555,21 @@ class TestClient:
                     raise RuntimeError("trailers not announced in start, or sent before the body")
                 trailers.extend(message.get("headers", []))
                 if not message.get("more_trailers", False):
-                    complete.set()
+                    complete()
             else:
                 raise RuntimeError(f"unexpected message {kind!r}")
 
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, incoming.receive, send)
+        except Exception:
+            if self.raise_server_exceptions:
+                raise
+            if response is None:  # what a server answers for an app that failed silently
+                response = TestResponse(500, [(b"content-type", b"text/plain; charset=utf-8")])
+                chunks[:] = [b"Internal Server Error"]
+            state["body_done"] = True  # a truncated body is what the client got
         finally:
-            complete.set()
+            incoming.close()
         if response is None:
             raise RuntimeError("the app returned without sending a response")
         if not state["body_done"]:
@@ -492,6 +627,7 @@ class TestClient:
         scope = self._scope("websocket", "GET", path, params, headers, cookies)
         scope["subprotocols"] = list(subprotocols or ())
         session = WebSocketTestSession(self.app, scope)
+        self._exit.callback(session.close_channels)  # also if the test leaves early
         # Errors are raised only once the task group is left: raised inside it, they would
         # come out wrapped in an ExceptionGroup and `pytest.raises(...)` would miss them.
         error: Exception | None = None
@@ -507,7 +643,8 @@ class TestClient:
                 except Exception as exc:
                     error = exc
             app_error = await session._finish()
-        if app_error is not None:
+        session.close_channels()
+        if app_error is not None and self.raise_server_exceptions:
             if error is not None and error is not app_error:
                 app_error.__context__ = error
             raise app_error
@@ -527,9 +664,7 @@ class WebSocketTestSession:
         self.accept_headers: list[tuple[str, str]] = []
         self.close_code: int | None = None
         self.close_reason: str = ""
-        self._to_app_send: MemoryObjectSendStream[Message]
-        self._to_app_receive: MemoryObjectReceiveStream[Message]
-        self._to_app_send, self._to_app_receive = anyio.create_memory_object_stream[Message](100)
+        self._to_app = ServerChannel(capacity=100)
         self._from_app_send: MemoryObjectSendStream[Message]
         self._from_app_receive: MemoryObjectReceiveStream[Message]
         self._from_app_send, self._from_app_receive = anyio.create_memory_object_stream[Message](
@@ -540,13 +675,19 @@ class WebSocketTestSession:
 
     async def _run(self) -> None:
         try:
-            await self.app(self.scope, self._to_app_receive.receive, self._from_app_send.send)
+            await self.app(self.scope, self._to_app.receive, self._from_app_send.send)
         except Exception as exc:  # raised again in the test's own task
             self._app_error = exc
         finally:
             self._from_app_send.close()
             # Nobody reads what the client sends any more: sends are dropped, as on a network.
-            self._to_app_receive.close()
+            self._to_app.close()
+
+    def close_channels(self) -> None:
+        """Close both directions (idempotent)."""
+        self._to_app.close()
+        self._from_app_send.close()
+        self._from_app_receive.close()
 
     async def _handshake(self) -> None:
         await self.send({"type": "websocket.connect"})
@@ -596,8 +737,7 @@ class WebSocketTestSession:
 
     async def send(self, message: Message) -> None:
         """Send a raw ASGI message to the app (dropped once the app has ended)."""
-        with contextlib.suppress(anyio.BrokenResourceError):
-            await self._to_app_send.send(message)
+        await self._to_app.put(message)
 
     async def send_text(self, data: str) -> None:
         """Send a text message."""

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import json
 from collections.abc import AsyncIterator
 from typing import Any, NoReturn
 
 import anyio
 
-from microasgi import _extensions
+from microasgi import _extensions, _json
 from microasgi._types import Message, Receive, Scope, Send
 from microasgi.datastructures import HeadersArg, encode_header, encode_headers
 from microasgi.requests import HTTPConnection
-from microasgi.responses import Response, json_dumps
+from microasgi.responses import Response
 
 
 class WebSocketDisconnect(Exception):
@@ -53,17 +52,27 @@ class WebSocket(HTTPConnection):
         "_send",
     )
 
-    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __init__(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *,
+        state: WebSocketState = WebSocketState.CONNECTING,
+        connect_received: bool = False,
+    ) -> None:
+        """A connection over ``scope``; ``state`` and ``connect_received`` pick up one
+        that other code began (an error layer ending a mounted app's connection)."""
         if scope["type"] != "websocket":
             raise ValueError(f"WebSocket needs a websocket scope, not {scope['type']!r}")
         super().__init__(scope)
         self._receive = receive
         self._send = send
-        self._connect_received = False
+        self._connect_received = connect_received
         # Set once the client or we closed: later calls raise with the same code and reason.
         self._close_code: int | None = None
         self._close_reason = ""
-        self._connection_state = WebSocketState.CONNECTING
+        self._connection_state = state
 
     @property
     def subprotocols(self) -> list[str]:
@@ -108,11 +117,15 @@ class WebSocket(HTTPConnection):
         message: Message = {"type": "websocket.accept", "subprotocol": subprotocol}
         if raw:
             message["headers"] = raw
-        await self._send(message)
+        try:
+            await self._send(message)
+        except OSError:  # ASGI 2.4 servers raise once the client is gone
+            raise self._lost() from None
         self._connection_state = WebSocketState.CONNECTED
 
-    async def deny(self, response: Response) -> None:
-        """Refuse the handshake with ``response`` where the server can, else a plain close."""
+    async def deny(self, response: Response | None = None) -> None:
+        """Refuse the handshake with ``response`` where the server can, else (or with no
+        response) a plain close, which the server answers with 403."""
         if self._connection_state is not WebSocketState.CONNECTING:
             raise RuntimeError("deny() must come before accept()")
         await self._await_connect()
@@ -134,33 +147,22 @@ class WebSocket(HTTPConnection):
             self._disconnected(message)
         return message
 
-    async def _refuse(self, message: Message, code: int, reason: str) -> NoReturn:
-        if message["type"] == "websocket.disconnect":
-            self._disconnected(message)
+    async def _refuse(self, code: int, reason: str) -> NoReturn:
         await self.close(code, reason)
         raise WebSocketDisconnect(code, reason)
 
-    # receive_text and send_text are the hot path of every WebSocket app: they talk to
-    # the server directly rather than through receive()/_send_message().
-
     async def receive_text(self) -> str:
         """The next text message (a binary one closes the connection with 1003)."""
-        if self._connection_state is not _CONNECTED:
-            self._not_connected("receiving")
-        message = await self._receive()
-        text = message.get("text")
+        text = (await self.receive()).get("text")
         if not isinstance(text, str):
-            await self._refuse(message, 1003, "expected a text message")
+            await self._refuse(1003, "expected a text message")
         return text
 
     async def receive_bytes(self) -> bytes:
         """The next binary message (a text one closes the connection with 1003)."""
-        if self._connection_state is not _CONNECTED:
-            self._not_connected("receiving")
-        message = await self._receive()
-        data = message.get("bytes")
+        data = (await self.receive()).get("bytes")
         if not isinstance(data, bytes):
-            await self._refuse(message, 1003, "expected a binary message")
+            await self._refuse(1003, "expected a binary message")
         return data
 
     async def receive_json(self) -> Any:
@@ -170,9 +172,9 @@ class WebSocket(HTTPConnection):
         if data is None:
             data = message.get("bytes") or b""
         try:
-            return json.loads(data)
+            return _json.loads(data)
         except (ValueError, RecursionError):
-            await self._refuse(message, 1007, "invalid JSON")
+            await self._refuse(1007, "invalid JSON")
 
     async def iter_text(self) -> AsyncIterator[str]:
         """Yield text messages until the client disconnects."""
@@ -198,7 +200,8 @@ class WebSocket(HTTPConnection):
         except WebSocketDisconnect:
             pass
 
-    async def _send_message(self, message: Message) -> None:
+    async def send(self, message: Message) -> None:
+        """Send a raw ``websocket.send`` message (raises once the client has left)."""
         if self._connection_state is not _CONNECTED:
             self._not_connected("sending")
         try:
@@ -213,20 +216,15 @@ class WebSocket(HTTPConnection):
 
     async def send_text(self, data: str) -> None:
         """Send a text message."""
-        if self._connection_state is not _CONNECTED:
-            self._not_connected("sending")
-        try:
-            await self._send({"type": "websocket.send", "text": data})
-        except OSError:
-            raise self._lost() from None
+        await self.send({"type": "websocket.send", "text": data})
 
     async def send_bytes(self, data: bytes) -> None:
         """Send a binary message."""
-        await self._send_message({"type": "websocket.send", "bytes": data})
+        await self.send({"type": "websocket.send", "bytes": data})
 
     async def send_json(self, data: Any, mode: str = "text") -> None:
         """Send ``data`` as JSON, in a text (default) or binary message."""
-        encoded = json_dumps(data)
+        encoded = _json.dumps(data)
         if mode == "binary":
             await self.send_bytes(encoded)
         else:
@@ -286,4 +284,5 @@ async def send_denial(scope: Scope, send: Send, response: Response | None) -> No
         await anyio.sleep_forever()
         raise AssertionError("unreachable")
 
-    await response(http_scope, no_receive, collect)
+    with contextlib.suppress(OSError):  # the client already left
+        await response(http_scope, no_receive, collect)

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import os
 
-from microasgi import App, Request
-from microasgi.responses import FileResponse
+from microasgi import App, FileResponse, Request
 from microasgi.staticfiles import StaticFiles
 
 DIRECTORY = os.environ.get("MICROASGI_FILES_DIR", "")

@@ -8,7 +8,6 @@ passing, when the app asks the client for more than the test gives.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import anyio
 
 from microasgi._types import ASGIApp, Message, RawHeaders, Receive, Scope
+from microasgi.testing import ServerChannel
 
 Header = tuple[str, str] | tuple[bytes, bytes]
 
@@ -131,15 +131,20 @@ def scripted(
     With ``after``, ``then`` waits until that event is set; with no ``then``, receive
     waits forever. ``log``, when given, gets each received message's type.
     """
-    pending = deque(messages)
+    # The script is handed over as a server would (on trio, each receive checks for a
+    # cancel and yields), so a test sees what an app sees under a real server.
+    channel = ServerChannel()
+    for message in messages:
+        channel.put_nowait(message)
+    channel.end()
 
     async def receive() -> Message:
-        if pending:
-            message = pending.popleft()
-        elif then is None:
-            await anyio.sleep_forever()
-            raise AssertionError("unreachable")
-        else:
+        try:
+            message = await channel.receive()
+        except anyio.EndOfStream:
+            if then is None:
+                await anyio.sleep_forever()
+                raise AssertionError("unreachable") from None
             if after is not None:
                 await after.wait()
             message = dict(then)
@@ -198,18 +203,28 @@ async def run(
     then: Message | None = None,
     after_response: bool = False,
     within: float = 5.0,
+    raises: type[BaseException] | None = None,
 ) -> list[Message]:
     """Run ``app`` on ``scope`` with ``messages`` from the client; return what it sent.
 
     ``messages`` defaults to ``what_a_client_sends(scope)``. Once they are used up,
     receive answers ``then`` (with ``after_response``: once the response has ended),
-    or waits forever. The whole run fails after ``within`` seconds.
+    or waits forever. The whole run fails after ``within`` seconds. With ``raises``, the
+    app must let that error out (as an unexpected error does, after its answer).
     """
     send = Recorder()
     script = what_a_client_sends(scope) if messages is None else messages
     receive = scripted(script, then=then, after=send.finished if after_response else None)
     with anyio.fail_after(within):
-        await app(scope, receive, send)
+        if raises is None:
+            await app(scope, receive, send)
+        else:
+            try:
+                await app(scope, receive, send)
+            except raises:
+                pass
+            else:
+                raise AssertionError(f"the app did not let {raises.__name__} out")
     return send.messages
 
 

@@ -68,9 +68,7 @@ async def test_return_values_become_responses(
         assert response.headers.getall("x-extra") == (["1", "2"] if status == 200 else ["1"])
 
 
-async def test_an_unsupported_return_value_is_a_500_naming_the_type_in_the_log(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+async def test_an_unsupported_return_value_is_a_500_and_an_error_naming_the_type() -> None:
     app = App()
 
     @app.get("/")
@@ -78,9 +76,10 @@ async def test_an_unsupported_return_value_is_a_500_naming_the_type_in_the_log(
         return 3.5
 
     async with TestClient(app) as client:
-        response = await client.get("/")
-    assert response.status_code == 500
-    assert "float" in caplog.text
+        with pytest.raises(TypeError, match="returned float"):
+            await client.get("/")
+    async with TestClient(app, raise_server_exceptions=False) as client:
+        assert (await client.get("/")).status_code == 500
 
 
 async def test_sync_handlers_run_in_a_thread() -> None:
@@ -147,7 +146,7 @@ async def test_exception_handlers_by_status_and_by_class() -> None:
     assert (conflict.status_code, conflict.text) == (409, "lookup: thing")
 
 
-async def test_unhandled_error_is_a_plain_500_logged_once_and_not_reraised(
+async def test_unhandled_error_is_a_plain_500_then_reaches_the_server_unlogged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     app = App()
@@ -156,17 +155,39 @@ async def test_unhandled_error_is_a_plain_500_logged_once_and_not_reraised(
     async def handler(request: Request) -> None:
         raise RuntimeError("secret database password")
 
-    with caplog.at_level(logging.ERROR, logger="microasgi"):
-        async with TestClient(app) as client:
-            response = await client.get("/")
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    # As a server sees it: the 500 goes out, then the error comes out of the app.
+    with (
+        caplog.at_level(logging.DEBUG, logger="microasgi"),
+        pytest.raises(RuntimeError, match="secret database password"),
+    ):
+        await app(_scope("/"), harness.scripted(harness.request_body(b"")), send)
+    assert sent[0]["status"] == 500
+    assert harness.body_of(sent) == b"Internal Server Error"
+    # The server logs it; microasgi does not log it a second time.
+    assert not [r for r in caplog.records if r.name == "microasgi"]
+    async with TestClient(app, raise_server_exceptions=False) as client:
+        response = await client.get("/")
     assert response.status_code == 500
     assert response.text == "Internal Server Error"
     assert "secret" not in response.text
     assert "RuntimeError" not in response.text
-    records = [r for r in caplog.records if r.name == "microasgi" and r.levelno == logging.ERROR]
-    assert len(records) == 1
-    assert records[0].exc_info is not None
-    assert "secret database password" in caplog.text
+
+
+async def test_the_test_client_raises_what_the_app_lets_out() -> None:
+    app = App()
+
+    @app.get("/")
+    async def handler(request: Request) -> None:
+        raise LookupError("raised in the test")
+
+    async with TestClient(app) as client:
+        with pytest.raises(LookupError, match="raised in the test"):
+            await client.get("/")
 
 
 async def test_debug_shows_the_traceback() -> None:
@@ -176,7 +197,7 @@ async def test_debug_shows_the_traceback() -> None:
     async def handler(request: Request) -> None:
         raise RuntimeError("visible in debug")
 
-    async with TestClient(app) as client:
+    async with TestClient(app, raise_server_exceptions=False) as client:
         response = await client.get("/")
     assert response.status_code == 500
     assert "RuntimeError: visible in debug" in response.text
@@ -195,6 +216,10 @@ async def test_custom_500_handler() -> None:
         raise ValueError("x")
 
     async with TestClient(app) as client:
+        # The 500 handler only shapes the 500: the error still propagates.
+        with pytest.raises(ValueError, match="x"):
+            await client.get("/")
+    async with TestClient(app, raise_server_exceptions=False) as client:
         response = await client.get("/")
     assert (response.status_code, response.text) == (500, "custom oops")
 
@@ -213,9 +238,12 @@ async def test_failing_exception_handler_still_gives_a_500(
         raise ValueError("x")
 
     async with TestClient(app) as client:
+        # The handler's own error is what reaches the server, after a plain 500.
+        with pytest.raises(KeyError, match="handler bug"):
+            await client.get("/")
+    async with TestClient(app, raise_server_exceptions=False) as client:
         response = await client.get("/")
-    assert response.status_code == 500
-    assert "handler bug" in caplog.text
+    assert (response.status_code, response.text) == (500, "Internal Server Error")
 
 
 async def test_error_after_the_response_started_propagates_without_closing_the_body() -> None:
@@ -252,7 +280,7 @@ async def test_header_with_crlf_set_later_never_reaches_the_wire() -> None:
         response.headers["x-bad"] = "a\r\nSet-Cookie: evil=1"
         return response
 
-    async with TestClient(app) as client:
+    async with TestClient(app, raise_server_exceptions=False) as client:
         response = await client.get("/")
     assert response.status_code == 500
     assert "set-cookie" not in response.headers
@@ -367,9 +395,7 @@ async def test_middleware_order_and_pure_asgi() -> None:
         app.add_middleware(tagging("late"))
 
 
-async def test_error_raised_in_middleware_still_gives_a_500(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+async def test_error_raised_in_middleware_still_gives_a_500_and_propagates() -> None:
     class Broken:
         def __init__(self, app: Any) -> None:
             self.app = app
@@ -382,9 +408,11 @@ async def test_error_raised_in_middleware_still_gives_a_500(
     app = App()
     app.add_middleware(Broken)
     async with TestClient(app) as client:
+        with pytest.raises(RuntimeError, match="middleware bug"):
+            await client.get("/")
+    async with TestClient(app, raise_server_exceptions=False) as client:
         response = await client.get("/")
-    assert response.status_code == 500
-    assert "middleware bug" in caplog.text
+    assert (response.status_code, response.text) == (500, "Internal Server Error")
 
 
 async def test_middleware_sees_error_responses() -> None:
@@ -540,8 +568,8 @@ async def test_mounted_app_applies_its_own_settings() -> None:
 
 
 async def test_a_response_class_with_its_own_call_is_still_ended_correctly() -> None:
-    # Our classes note their start in the scope; one with its own __call__ may not, so
-    # its sends are watched: an error after its start must not become a second start.
+    # A response written for Starlette overrides __call__: its sends go through the
+    # exchange too, so an error after its start must not become a second start.
     class Fails(Response):
         def __init__(self, after_start: bool) -> None:
             super().__init__(b"")
@@ -555,8 +583,8 @@ async def test_a_response_class_with_its_own_call_is_still_ended_correctly() -> 
     app = App()
     app.add_route("/before", lambda request: Fails(after_start=False))
     app.add_route("/after", lambda request: Fails(after_start=True))
-    status, _, _ = await _call(app, _scope("/before"))
-    assert status == 500
+    async with TestClient(app, raise_server_exceptions=False) as client:
+        assert (await client.get("/before")).status_code == 500
     sent: list[Message] = []
 
     async def receive() -> Message:

@@ -1,20 +1,36 @@
-"""``python -m microasgi``: the command each server gets, and the missing-server message."""
+"""``python -m microasgi``: the command each server gets, the missing-server message, and
+the signals reaching the server (tests/interop/test_cli.py stops each real server so)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+from typing import NoReturn
 
 import pytest
 
 from microasgi import __main__ as cli
 
 
-def test_default_server_is_uvicorn_on_localhost(monkeypatch: pytest.MonkeyPatch) -> None:
+class Exec(Exception):
+    """Raised by the stand-in for ``os.execv``: this process is not replaced in a test."""
+
+
+def test_default_server_is_uvicorn_on_localhost_and_replaces_the_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     calls: list[list[str]] = []
+
+    def execv(path: str, argv: list[str]) -> NoReturn:
+        calls.append(argv)
+        raise Exec
+
     monkeypatch.setattr(cli.importlib.util, "find_spec", lambda name: object())
-    monkeypatch.setattr(cli.subprocess, "call", lambda cmd: calls.append(cmd) or 0)
-    assert cli.main(["examples.hello:app"]) == 0
+    monkeypatch.setattr(cli.os, "execv", execv)
+    with pytest.raises(Exec):
+        cli.main(["examples.hello:app"])
     assert calls == [
         [
             sys.executable,
@@ -74,3 +90,35 @@ def test_module_runs_as_a_script() -> None:
     )
     assert result.returncode == 0
     assert "--server" in result.stdout
+
+
+# A stand-in server: says it is ready, then waits for a signal (it exits 3 on SIGTERM, or
+# dies of the signal when told to keep the default handler).
+SERVER = """
+import signal, sys, time
+if sys.argv[1] == "handles":
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(3))
+print("ready", flush=True)
+for _ in range(600):
+    time.sleep(0.1)
+sys.exit(4)
+"""
+WRAPPER = "import sys; from microasgi.__main__ import run_forwarding_signals as run; "
+WRAPPER += "sys.exit(run([sys.executable, '-c', sys.argv[1], sys.argv[2]]))"
+
+
+@pytest.mark.parametrize(("server", "code"), [("handles", 3), ("default", 128 + 15)])
+def test_forwarding_passes_sigterm_to_the_server_and_exits_with_its_code(
+    server: str, code: int
+) -> None:
+    wrapper = subprocess.Popen(
+        [sys.executable, "-c", WRAPPER, SERVER, server], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert wrapper.stdout is not None
+        assert wrapper.stdout.readline() == "ready\n"
+        os.kill(wrapper.pid, signal.SIGTERM)
+        assert wrapper.wait(timeout=30) == code
+    finally:
+        wrapper.kill()
+        wrapper.wait(timeout=30)

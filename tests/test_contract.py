@@ -94,40 +94,38 @@ def header(message: Message, name: bytes) -> bytes | None:
 
 
 async def lifespan(app: Any, scope: Scope | None = None) -> list[str]:
-    """Run startup then shutdown; return the message types the app sent."""
+    """Run startup then shutdown; return the message types the app sent.
+
+    A failure reported, the app's call must end at once by raising the error.
+    """
     scope = scope if scope is not None else {"type": "lifespan", "asgi": {"version": "3.0"}}
     replies: list[Message] = []
     incoming = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
-    answered = anyio.Event()
 
     async def receive() -> Message:
-        if incoming and (not replies or replies[-1]["type"].startswith("lifespan.startup")):
-            if replies and replies[-1]["type"] == "lifespan.startup.failed":
-                await anyio.sleep_forever()
+        if incoming and (not replies or replies[-1]["type"] == "lifespan.startup.complete"):
             return incoming.pop(0)
         await anyio.sleep_forever()
         raise AssertionError
 
     async def send(message: Message) -> None:
         replies.append(message)
-        if message["type"].endswith((".failed", "shutdown.complete")):
-            answered.set()
 
+    error: Exception | None = None
     with anyio.fail_after(5):
-        async with anyio.create_task_group() as group:
-
-            async def run() -> None:
-                await app(scope, receive, send)
-                answered.set()
-
-            group.start_soon(run)
-            await answered.wait()
-            group.cancel_scope.cancel()
+        try:
+            await app(scope, receive, send)
+        except Exception as exc:
+            error = exc
+    failed = [m for m in replies if m["type"].endswith(".failed")]
+    assert (error is not None) == bool(failed), (replies, error)
     return [m["type"] + (f":{m['message']}" if "message" in m else "") for m in replies]
 
 
-async def get(app: Any, path: str = "/", **kwargs: Any) -> TestResponse:
-    async with TestClient(app) as client:
+async def get(
+    app: Any, path: str = "/", *, raise_server_exceptions: bool = True, **kwargs: Any
+) -> TestResponse:
+    async with TestClient(app, raise_server_exceptions=raise_server_exceptions) as client:
         return await client.get(path, **kwargs)
 
 
@@ -809,23 +807,21 @@ def failing_app(debug: bool = False) -> App:
 async def test_500_body_names_neither_exception_nor_message(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.ERROR, logger="microasgi"):
-        sent = await call(failing_app(), http_scope("/"))  # not re-raised
+    with caplog.at_level(logging.DEBUG, logger="microasgi"):
+        sent = await run(
+            failing_app(), http_scope("/"), then=DISCONNECT, after_response=True, raises=SecretError
+        )
     assert start_of(sent)["status"] == 500
     body = body_of(sent)
     assert b"SecretError" not in body
     assert b"hunter2" not in body
     assert (header(start_of(sent), b"content-type") or b"").startswith(b"text/plain")
-    records = [r for r in caplog.records if r.name.startswith("microasgi")]
-    assert len(records) == 1
-    (record,) = records
-    assert record.levelno == logging.ERROR
-    assert record.exc_info is not None
-    assert record.exc_info[0] is SecretError
+    # Answered, then propagated to the server, which logs it: microasgi does not.
+    assert not [r for r in caplog.records if r.name.startswith("microasgi")]
 
 
 async def test_500_with_debug_shows_the_traceback() -> None:
-    response = await get(failing_app(debug=True))
+    response = await get(failing_app(debug=True), raise_server_exceptions=False)
     assert response.status_code == 500
     assert "SecretError" in response.text
     assert "Traceback" in response.text
@@ -1423,7 +1419,7 @@ async def test_spool_threshold() -> None:
         form = await request.form()
         for name, upload in form.items():
             assert isinstance(upload, UploadFile)
-            rolled[name] = bool(getattr(upload.file, "_rolled", False))
+            rolled[name] = not upload._in_memory
             assert await upload.read() == b"x" * upload.size
         return ""
 
@@ -1440,7 +1436,7 @@ async def test_spool_threshold_default_is_one_mib() -> None:
     async def index(request: Request) -> str:
         for name, upload in (await request.form()).items():
             assert isinstance(upload, UploadFile)
-            rolled[name] = bool(getattr(upload.file, "_rolled", False))
+            rolled[name] = not upload._in_memory
         return ""
 
     mib = 1024 * 1024
@@ -1765,7 +1761,7 @@ async def test_cr_lf_set_later_never_reaches_the_wire() -> None:
         return response
 
     for path in ("/", "/stream"):
-        sent = await call(app, http_scope(path))
+        sent = await run(app, http_scope(path), then=DISCONNECT, raises=ValueError)
         start = start_of(sent)
         assert start["status"] == 500
         assert all(b"\r" not in v and b"\n" not in v for _, v in start["headers"])
@@ -2123,9 +2119,17 @@ async def test_websocket_disconnect_code_and_reason() -> None:
     assert caught == [(4002, "leaving")]
 
 
-async def denial(app: App, path: str, extensions: dict[str, Any] | None = None) -> TestResponse:
+async def denial(
+    app: App,
+    path: str,
+    extensions: dict[str, Any] | None = None,
+    *,
+    raise_server_exceptions: bool = True,
+) -> TestResponse:
     """Connect to ``path``, expect the handshake refused, return the refusal."""
-    async with TestClient(app, extensions=extensions) as client:
+    async with TestClient(
+        app, extensions=extensions, raise_server_exceptions=raise_server_exceptions
+    ) as client:
         with pytest.raises(WebSocketDenied) as info:
             async with client.websocket_connect(path):
                 pass
@@ -2199,15 +2203,15 @@ async def test_websocket_error_before_accept(caplog: pytest.LogCaptureFixture) -
     async def ws(websocket: WebSocket) -> None:
         raise SecretError("before accept")
 
-    with caplog.at_level(logging.ERROR, logger="microasgi"):
-        assert (await denial(app, "/ws", {})).status_code == 403
-        refused = await denial(app, "/ws")
+    with caplog.at_level(logging.DEBUG, logger="microasgi"):
+        assert (await denial(app, "/ws", {}, raise_server_exceptions=False)).status_code == 403
+        refused = await denial(app, "/ws", raise_server_exceptions=False)
+        # Refused, then the error reaches the server (which logs it; microasgi does not).
+        with pytest.raises(SecretError, match="before accept"):
+            await denial(app, "/ws")
     assert refused.status_code == 500
     assert b"hunter2" not in refused.content
-    assert [r.levelno for r in caplog.records if r.name.startswith("microasgi")] == [
-        logging.ERROR,
-        logging.ERROR,
-    ]
+    assert not [r for r in caplog.records if r.name.startswith("microasgi")]
 
 
 async def test_websocket_unknown_path_is_refused() -> None:
@@ -2216,7 +2220,7 @@ async def test_websocket_unknown_path_is_refused() -> None:
     assert (await denial(app, "/nope")).status_code == 404
 
 
-async def test_websocket_error_after_accept_is_1011_and_logged(
+async def test_websocket_error_after_accept_is_1011_then_reaches_the_server(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     app = App()
@@ -2226,15 +2230,11 @@ async def test_websocket_error_after_accept_is_1011_and_logged(
         await websocket.accept()
         raise SecretError("after accept")
 
-    with caplog.at_level(logging.ERROR, logger="microasgi"):
-        sent = await run(app, websocket_scope(), [CONNECT])
+    with caplog.at_level(logging.DEBUG, logger="microasgi"):
+        sent = await run(app, websocket_scope(), [CONNECT], raises=SecretError)
     assert [m["type"] for m in sent] == ["websocket.accept", "websocket.close"]
     assert sent[-1]["code"] == 1011
-    records = [r for r in caplog.records if r.name.startswith("microasgi")]
-    assert len(records) == 1
-    assert records[0].levelno == logging.ERROR
-    assert records[0].exc_info is not None
-    assert records[0].exc_info[0] is SecretError
+    assert not [r for r in caplog.records if r.name.startswith("microasgi")]
 
 
 async def test_uncaught_websocket_disconnect_is_a_normal_end(
@@ -2558,19 +2558,15 @@ async def test_push_path_with_cr_lf_is_refused() -> None:
     assert response.pushes == []
 
 
-async def test_http_exception_headers_with_cr_lf_end_as_a_logged_500(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+async def test_http_exception_headers_with_cr_lf_end_as_a_500_and_an_error() -> None:
     app = App()
 
     @app.get("/")
     async def index(request: Request) -> str:
         raise HTTPException(401, headers={"www-authenticate": "Basic\r\nX-Injected: 1"})
 
-    with caplog.at_level(logging.ERROR, logger="microasgi"):
-        sent = await call(app, http_scope("/"))  # not raised to the server
+    sent = await run(app, http_scope("/"), then=DISCONNECT, raises=ValueError)
     assert start_of(sent)["status"] == 500
-    assert [r.levelno for r in caplog.records if r.name == "microasgi"] == [logging.ERROR]
 
 
 async def test_is_disconnected_does_not_bypass_max_body_size() -> None:
@@ -2730,9 +2726,14 @@ async def test_websocket_error_before_accept_answers_after_the_connect_message()
     async def send(message: Message) -> None:
         log.append(message["type"])
 
-    for path in ("/ws", "/missing"):
+    for path, error in (("/ws", SecretError), ("/missing", None)):
         log.clear()
-        await app(websocket_scope(path, extensions=WS_RESPONSE), receive, send)
+        raised: type[Exception] | None = None
+        try:
+            await app(websocket_scope(path, extensions=WS_RESPONSE), receive, send)
+        except Exception as exc:  # an unexpected error propagates, after the answer
+            raised = type(exc)
+        assert raised is error
         assert log[0] == "receive", (path, log)
 
 

@@ -246,7 +246,7 @@ def check_pip(args: list[str]) -> None:
 def check_microasgi_cli(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """``python -m microasgi ...``: the CLI accepts it and builds a server command."""
     commands: list[list[str]] = []
-    monkeypatch.setattr(cli.subprocess, "call", lambda cmd: commands.append(cmd) or 0)
+    monkeypatch.setattr(cli, "become_server", lambda cmd: commands.append(cmd) or 0)
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(
         cli.importlib.util,
@@ -562,15 +562,7 @@ def nginx_config(tmp_path: Path, listen: int, upstream: int) -> Path:
     assert "server 127.0.0.1:8000;" in site
     site = site.replace("listen 80;", f"listen 127.0.0.1:{listen};")
     site = site.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream};")
-    (tmp_path / "site.conf").write_text(site)
-    main = tmp_path / "nginx.conf"
-    main.write_text(
-        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\ndaemon off;\n"
-        "events {}\nhttp {\n"
-        f"  access_log off;\n  client_body_temp_path {tmp_path};\n"
-        f"  proxy_temp_path {tmp_path};\n  include {tmp_path}/site.conf;\n}}\n"
-    )
-    return main
+    return s.nginx_config(tmp_path, site)
 
 
 @pytest.mark.interop

@@ -15,7 +15,7 @@ import asgi_harness as harness
 import pytest
 
 from microasgi import App, Request, StreamingResponse
-from microasgi._types import ASGIApp, Message, Scope
+from microasgi._types import ASGIApp, Message, Receive, Scope, Send
 from microasgi.testing import TestClient, TestResponse
 
 pytestmark = pytest.mark.anyio
@@ -283,8 +283,18 @@ async def test_the_test_client_refuses_early_hints_after_the_start_as_servers_do
 
         return StreamingResponse(body())
 
+    # The request refuses it itself, before a server would.
     with anyio.fail_after(5):
         async with TestClient(app) as client:
+            with pytest.raises(RuntimeError, match="before the response starts"):
+                await client.get("/")
+
+    async def raw(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.early_hint", "links": [PRELOAD_CSS.encode()]})
+
+    with anyio.fail_after(5):
+        async with TestClient(raw) as client:
             with pytest.raises(RuntimeError, match=r"before http\.response\.start"):
                 await client.get("/")
 

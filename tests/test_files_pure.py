@@ -135,6 +135,10 @@ def test_rfc850_two_digit_year_more_than_50_years_ahead_is_last_century() -> Non
         "Sun, 06 Nov 1994 08:49:37 GMT, Sun, 06 Nov 1994 08:49:37 GMT",
         "Sun, \u0660\u0666 Nov 1994 08:49:37 GMT",  # Arabic-Indic digits
         "Sun, 06 Nov 1994 08:49:37 GMT" + "x" * 10_000,
+        # Year 0 does not exist: calendar refuses it, and an invalid date is ignored.
+        "Sun, 06 Nov 0000 08:49:37 GMT",
+        "Sat, 29 Feb 0000 00:00:00 GMT",
+        "Sun Nov  6 08:49:37 0000",
     ],
 )
 def test_parse_http_date_refuses_invalid_dates(value: str) -> None:
@@ -208,6 +212,7 @@ def test_a_weak_own_tag_never_matches_strongly() -> None:
 LATER = http_date(NOV_6_1994 + 60)
 EARLIER = http_date(NOV_6_1994 - 60)
 SAME = http_date(NOV_6_1994)
+YEAR_ZERO = "Sun, 06 Nov 0000 08:49:37 GMT"
 
 
 @pytest.mark.parametrize(
@@ -237,6 +242,8 @@ SAME = http_date(NOV_6_1994)
         ({"if-unmodified-since": "garbage"}, "GET", None),
         ({"if-match": ETAG, "if-unmodified-since": EARLIER}, "GET", None),
         ({"if-match": ETAG, "if-none-match": ETAG}, "GET", 304),
+        ({"if-modified-since": YEAR_ZERO}, "GET", None),
+        ({"if-unmodified-since": YEAR_ZERO}, "GET", None),
     ],
 )
 def test_evaluate_preconditions(headers: dict[str, str], method: str, expected: int | None) -> None:
@@ -257,6 +264,7 @@ def test_evaluate_preconditions(headers: dict[str, str], method: str, expected: 
         (LATER, False),
         ("garbage", False),
         ("", False),
+        (YEAR_ZERO, False),
     ],
 )
 def test_if_range_holds(value: str, expected: bool) -> None:

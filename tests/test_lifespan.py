@@ -40,8 +40,16 @@ async def drive(app: Any, *, shutdown: bool = True) -> tuple[list[str], dict[str
             started.set()
 
     scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": state}
+    error: Exception | None = None
     with anyio.fail_after(5):
-        await app(scope, receive, send)
+        try:
+            await app(scope, receive, send)
+        except Exception as exc:
+            error = exc
+    # After reporting a failure the call ends at once, raising the error (so servers and
+    # asgi-lifespan stop); after a complete shutdown it returns.
+    failed = [r for r in replies if r["type"].endswith(".failed")]
+    assert (error is not None) == bool(failed), (replies, error)
     return [r["type"] + (f":{r['message']}" if r.get("message") else "") for r in replies], state
 
 
@@ -252,9 +260,14 @@ async def test_test_client_raises_when_startup_fails() -> None:
     async def broken() -> None:
         raise RuntimeError("nope")
 
-    with pytest.raises(RuntimeError, match="lifespan startup failed: nope"):
+    # The app's own error, as Starlette's TestClient raises it.
+    with pytest.raises(RuntimeError, match=r"^nope$"):
         async with TestClient(app):
             pass
+    with pytest.raises(RuntimeError, match="lifespan startup failed: nope") as info:
+        async with TestClient(app, raise_server_exceptions=False):
+            pass
+    assert str(info.value.__cause__) == "nope"
 
 
 async def test_state_without_server_support_falls_back_to_the_apps_copy() -> None:

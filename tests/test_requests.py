@@ -197,8 +197,9 @@ async def test_streamed_limit_stops_reading_early() -> None:
         reads += 1
         return {"type": "http.request", "body": b"x" * 1000, "more_body": True}
 
-    request = Request(http_scope(method="POST", **{"microasgi.app": App(max_body_size=5000)}))
-    request._receive = endless
+    request = Request(
+        http_scope(method="POST", **{"microasgi.app": App(max_body_size=5000)}), endless
+    )
     with pytest.raises(HTTPException) as info:
         await request.body()
     assert info.value.status_code == 413

@@ -24,8 +24,9 @@ from microasgi import (
     Response,
     StreamingResponse,
 )
+from microasgi._json import stdlib_dumps
 from microasgi._types import Message, Scope
-from microasgi.responses import _stdlib_dumps, json_dumps
+from microasgi.responses import json_dumps
 from microasgi.testing import TestClient
 
 pytestmark = pytest.mark.anyio
@@ -183,8 +184,8 @@ def test_json_orjson_and_stdlib_give_the_same_bytes() -> None:
         "point": Point(1, 2),
         "nested": {"a": {"b": []}},
     }
-    assert JSONResponse(data).body == _stdlib_dumps(data)
-    assert json_dumps({1: "int keys"}) == _stdlib_dumps({1: "int keys"}) == b'{"1":"int keys"}'
+    assert JSONResponse(data).body == stdlib_dumps(data)
+    assert json_dumps({1: "int keys"}) == stdlib_dumps({1: "int keys"}) == b'{"1":"int keys"}'
 
 
 def test_redirect_quotes_the_location() -> None:
@@ -404,7 +405,7 @@ async def test_streaming_through_the_app() -> None:
 async def test_plain_returns_send_exactly_what_their_response_would(
     value: Any, method: str
 ) -> None:
-    from microasgi.responses import plain_messages, to_response
+    from microasgi.returns import plain_messages, to_response
 
     fast = plain_messages(value, method)
     assert fast is not None
@@ -412,7 +413,7 @@ async def test_plain_returns_send_exactly_what_their_response_would(
 
 
 def test_other_returns_take_the_response_path() -> None:
-    from microasgi.responses import plain_messages
+    from microasgi.returns import plain_messages
 
     for value in [None, ("x", 201), PlainTextResponse("x"), bytearray(b"x"), 3]:
         assert plain_messages(value, "GET") is None

@@ -22,6 +22,7 @@ from microasgi import (
     HTTPException,
     JSONResponse,
     PlainTextResponse,
+    Request,
     Router,
     StreamingResponse,
     WebSocket,
@@ -54,11 +55,18 @@ def echo_app() -> App:
 
 @asynccontextmanager
 async def connected(
-    app: App, path: str, extensions: dict[str, Any] | None, **options: Any
+    app: App,
+    path: str,
+    extensions: dict[str, Any] | None,
+    *,
+    raise_server_exceptions: bool = True,
+    **options: Any,
 ) -> AsyncIterator[WebSocketTestSession]:
     """A WebSocket to ``path`` from a client advertising ``extensions`` (None: defaults)."""
     async with (
-        TestClient(app, extensions=extensions) as client,
+        TestClient(
+            app, extensions=extensions, raise_server_exceptions=raise_server_exceptions
+        ) as client,
         client.websocket_connect(path, **options) as ws,
     ):
         yield ws
@@ -75,12 +83,27 @@ async def refusal(client: TestClient, path: str = "/ws") -> TestResponse:
 
 
 async def refusal_by(
-    app: App, path: str = "/ws", extensions: dict[str, Any] | None = None
+    app: App,
+    path: str = "/ws",
+    extensions: dict[str, Any] | None = None,
+    *,
+    raises: type[Exception] | None = None,
 ) -> TestResponse:
-    """``refusal`` with a fresh client advertising ``extensions`` (None: the defaults)."""
+    """``refusal`` with a fresh client advertising ``extensions`` (None: the defaults).
+
+    With ``raises``, the app must also let that error out after refusing (an unexpected
+    error reaches the server): checked by a second client that raises it.
+    """
     with anyio.fail_after(5):
-        async with TestClient(app, extensions=extensions) as client:
-            return await refusal(client, path)
+        async with TestClient(
+            app, extensions=extensions, raise_server_exceptions=raises is None
+        ) as client:
+            response = await refusal(client, path)
+        if raises is not None:
+            async with TestClient(app, extensions=extensions) as client:
+                with pytest.raises(raises):
+                    await refusal(client, path)
+    return response
 
 
 # --- the handshake ----------------------------------------------------------------------
@@ -516,14 +539,10 @@ async def test_an_error_before_accept_is_a_500_response_where_the_server_can(
     async def endpoint(websocket: WebSocket) -> None:
         raise RuntimeError("secret detail")
 
-    response = await refusal_by(app)
+    response = await refusal_by(app, raises=RuntimeError)
     assert response.status_code == 500
     assert "secret" not in response.text
-    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert len(errors) == 1
-    assert errors[0].name == "microasgi"
-    assert errors[0].exc_info is not None
-    assert isinstance(errors[0].exc_info[1], RuntimeError)
+    assert not [r for r in caplog.records if r.name == "microasgi"]
 
 
 async def test_an_error_before_accept_is_a_403_without_the_extension(
@@ -535,9 +554,9 @@ async def test_an_error_before_accept_is_a_403_without_the_extension(
     async def endpoint(websocket: WebSocket) -> None:
         raise RuntimeError("boom")
 
-    assert (await refusal_by(app, extensions={})).status_code == 403
-    assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1
-    sent = await run(app, websocket_scope())
+    assert (await refusal_by(app, extensions={}, raises=RuntimeError)).status_code == 403
+    assert not [r for r in caplog.records if r.name == "microasgi"]
+    sent = await run(app, websocket_scope(), raises=RuntimeError)
     assert [m["type"] for m in sent] == ["websocket.close"]
 
 
@@ -562,7 +581,7 @@ async def test_an_http_exception_before_accept_becomes_the_denial(
 
 
 @WITH_AND_WITHOUT
-async def test_an_error_after_accept_closes_with_1011_and_is_logged(
+async def test_an_error_after_accept_closes_with_1011_then_reaches_the_server(
     extensions: dict[str, Any] | None, caplog: pytest.LogCaptureFixture
 ) -> None:
     app = App()
@@ -573,16 +592,19 @@ async def test_an_error_after_accept_closes_with_1011_and_is_logged(
         await websocket.receive_text()
         raise ValueError("handler bug")
 
-    with anyio.fail_after(5):
+    codes: list[int] = []
+
+    async def talk() -> None:
         async with connected(app, "/ws", extensions) as ws:
             await ws.send_text("go")
             with pytest.raises(WebSocketDisconnect) as info:
                 await ws.receive_text()
-    assert info.value.code == 1011
-    errors = [r for r in caplog.records if r.levelno == logging.ERROR and r.name == "microasgi"]
-    assert len(errors) == 1
-    assert errors[0].exc_info is not None
-    assert isinstance(errors[0].exc_info[1], ValueError)
+            codes.append(info.value.code)
+
+    with anyio.fail_after(5), pytest.raises(ValueError, match="handler bug"):
+        await talk()
+    assert codes == [1011]
+    assert not [r for r in caplog.records if r.name == "microasgi"]
 
 
 async def test_exception_handlers_answer_errors_before_accept() -> None:
@@ -625,10 +647,9 @@ async def test_an_exception_handler_that_fails_gives_a_500_denial(
     async def endpoint(websocket: WebSocket) -> None:
         raise KeyError("x")
 
-    sent = await run(app, websocket_scope(extensions=WS_RESPONSE))
+    sent = await run(app, websocket_scope(extensions=WS_RESPONSE), raises=RuntimeError)
     assert sent[0]["type"] == "websocket.http.response.start"
     assert sent[0]["status"] == 500
-    assert any(r.levelno == logging.ERROR for r in caplog.records)
 
 
 @WITH_AND_WITHOUT
@@ -647,7 +668,7 @@ async def test_an_http_route_is_not_a_websocket_route() -> None:
     app = App()
 
     @app.get("/page")
-    async def page() -> str:
+    async def page(request: Request) -> str:
         return "hi"
 
     sent = await run(app, websocket_scope("/page", extensions=WS_RESPONSE))
@@ -820,7 +841,7 @@ async def test_errors_in_a_mounted_app_close_once() -> None:
 
     app = App()
     app.mount("/sub", child)
-    sent = await run(app, websocket_scope("/sub/live"))
+    sent = await run(app, websocket_scope("/sub/live"), raises=RuntimeError)
     assert [(m["type"], m.get("code")) for m in sent] == [
         ("websocket.accept", None),
         ("websocket.close", 1011),
@@ -862,7 +883,7 @@ async def test_with_middleware_a_connection_is_still_closed_exactly_once(ending:
         if ending == "closes":
             await websocket.close(4000)
 
-    sent = await run(app, websocket_scope())
+    sent = await run(app, websocket_scope(), raises=RuntimeError if ending == "raises" else None)
     expected = {"returns": 1000, "raises": 1011, "closes": 4000}[ending]
     assert [(m["type"], m.get("code")) for m in sent] == [
         ("websocket.accept", None),
@@ -876,9 +897,9 @@ async def test_a_middleware_failing_before_accept_refuses_the_connection(
 ) -> None:
     app = echo_app()
     app.add_middleware(Crashing)
-    response = await refusal_by(app, "/echo", extensions)
+    response = await refusal_by(app, "/echo", extensions, raises=RuntimeError)
     assert response.status_code == (500 if extensions is None else 403)
-    assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1
+    assert not [r for r in caplog.records if r.name == "microasgi"]
 
 
 # --- no leaks ---------------------------------------------------------------------------
@@ -903,14 +924,18 @@ async def test_errors_and_disconnects_leave_no_running_task() -> None:
     async def deny(websocket: WebSocket) -> None:
         await websocket.deny(PlainTextResponse("no", 403))
 
+    async def crash_once(client: TestClient) -> None:
+        async with client.websocket_connect("/crash") as ws:
+            await ws.send_text("x")
+            with pytest.raises(WebSocketDisconnect):
+                await ws.receive_text()
+
     with anyio.fail_after(10):
         async with TestClient(app) as client:
             before = len(anyio.get_running_tasks())
             for _ in range(5):
-                async with client.websocket_connect("/crash") as ws:
-                    await ws.send_text("x")
-                    with pytest.raises(WebSocketDisconnect):
-                        await ws.receive_text()
+                with pytest.raises(RuntimeError, match="crash"):
+                    await crash_once(client)
                 async with client.websocket_connect("/wait") as ws:
                     await ws.send_text("x")
                     assert await ws.receive_text() == "x"

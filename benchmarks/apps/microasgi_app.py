@@ -122,6 +122,37 @@ def _file_app(fixtures: Fixtures) -> ASGIApp:
     return _app("GET", sc.FILE_URL, serve)
 
 
+async def session_user(request: Request) -> str:
+    """Answer the user the signed session names."""
+    return str(request.session["user"])
+
+
+def _session_app(fixtures: Fixtures) -> ASGIApp:
+    middleware = _require("microasgi.middleware.sessions", "SessionMiddleware")
+    app = _app("GET", "/session", session_user)
+    app.add_middleware(middleware, secret_key=sc.SESSION_SECRET)
+    return app
+
+
+def _auth_app(fixtures: Fixtures) -> ASGIApp:
+    auth = _require("microasgi.authentication")
+    middleware = _require("microasgi.middleware.authentication", "AuthenticationMiddleware")
+    users = {sc.BEARER_TOKEN: (auth.AuthCredentials(["authenticated"]), auth.SimpleUser("ada"))}
+
+    class TokenBackend(auth.AuthenticationBackend):  # type: ignore[misc]
+        async def authenticate(self, conn: Any) -> Any:
+            kind, _, token = conn.headers.get("authorization", "").partition(" ")
+            return users.get(token) if kind.lower() == "bearer" else None
+
+    @auth.requires("authenticated")
+    async def me(request: Request) -> str:
+        return str(request.user.display_name)
+
+    app = _app("GET", "/me", me)
+    app.add_middleware(middleware, backend=TokenBackend())
+    return app
+
+
 APPS: dict[str, Callable[[Fixtures], ASGIApp]] = {
     "plaintext": lambda fx: _app("GET", "/plaintext", plaintext),
     "json": lambda fx: _app("GET", "/json", json_view),
@@ -133,6 +164,8 @@ APPS: dict[str, Callable[[Fixtures], ASGIApp]] = {
     "websocket_100": _websocket_app,
     "streaming": lambda fx: _app("GET", "/stream", stream),
     "file_1mib": _file_app,
+    "session_read": _session_app,
+    "auth_requires": _auth_app,
 }
 
 

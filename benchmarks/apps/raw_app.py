@@ -8,7 +8,11 @@ thread hop, so this is the floor a non-blocking implementation approaches, not m
 
 from __future__ import annotations
 
+import base64
+import hmac
+import json
 import os
+import time
 from typing import Any
 
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -130,6 +134,52 @@ async def stream(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
+SESSION_KEY = sc.session_key()
+SESSION_MAX_AGE = 14 * 24 * 3600
+USERS_BY_TOKEN = {sc.BEARER_TOKEN: (sc.SESSION_USER, ("authenticated",))}
+
+
+def _verified_session(cookie_header: bytes) -> dict[str, Any]:
+    """The session in a signed cookie, verified by hand as SessionMiddleware does; {} if bad."""
+    for chunk in cookie_header.split(b";"):
+        name, _, value = chunk.strip().partition(b"=")
+        if name != b"session":
+            continue
+        signed, _, signature = value.rpartition(b".")
+        encoded, _, timestamp = signed.partition(b".")
+        expected = sc.b64(hmac.digest(SESSION_KEY, signed, "sha256"))
+        if hmac.compare_digest(expected, signature) and (
+            time.time() - int(timestamp) <= SESSION_MAX_AGE
+        ):
+            data = json.loads(base64.urlsafe_b64decode(encoded + b"=" * (-len(encoded) % 4)))
+            if isinstance(data, dict):
+                return data
+    return {}
+
+
+async def session(scope: Scope, receive: Receive, send: Send) -> None:
+    """Verify the signed session cookie and answer the user it names."""
+    cookie = b""
+    for key, value in scope["headers"]:
+        if key == b"cookie":
+            cookie = value
+    await _respond(send, _verified_session(cookie).get("user", "").encode())
+
+
+async def bearer(scope: Scope, receive: Receive, send: Send) -> None:
+    """Look the bearer token up, check the user's scope, answer the user's name."""
+    authorization = b""
+    for key, value in scope["headers"]:
+        if key == b"authorization":
+            authorization = value
+    kind, _, token = authorization.decode("latin-1").partition(" ")
+    found = USERS_BY_TOKEN.get(token) if kind.lower() == "bearer" else None
+    if found is None or "authenticated" not in found[1]:
+        await _respond(send, b"Forbidden", status=403)
+        return
+    await _respond(send, found[0].encode())
+
+
 def file_app(fixtures: Fixtures) -> ASGIApp:
     """Serve the fixture file in 64 KiB reads."""
     path = str(fixtures.file_path)
@@ -169,6 +219,8 @@ APPS = {
     "websocket_100": _const(websocket),
     "streaming": _const(stream),
     "file_1mib": file_app,
+    "session_read": _const(session),
+    "auth_requires": _const(bearer),
 }
 
 

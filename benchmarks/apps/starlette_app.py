@@ -5,7 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.authentication import (
+    AuthCredentials,
+    AuthenticationBackend,
+    BaseUser,
+    SimpleUser,
+    requires,
+)
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import (
     FileResponse,
     JSONResponse,
@@ -17,7 +26,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from benchmarks import scenarios as sc
-from benchmarks.harness import ASGIApp
+from benchmarks.harness import ASGIApp, Unavailable
 from benchmarks.scenarios import Fixtures
 
 QUERY_NAMES = tuple(name for name, _ in sc.QUERY)
@@ -94,6 +103,45 @@ def _file_app(fixtures: Fixtures) -> ASGIApp:
     return _app(Route(sc.FILE_URL, serve))
 
 
+async def session_user(request: Request) -> Response:
+    """Answer the user the signed session names."""
+    return PlainTextResponse(request.session["user"])
+
+
+def _session_app(fixtures: Fixtures) -> ASGIApp:
+    try:  # Starlette's sessions need itsdangerous
+        from starlette.middleware.sessions import SessionMiddleware
+    except ImportError as exc:
+        raise Unavailable(f"starlette's SessionMiddleware: {exc}") from exc
+    middleware = Middleware(
+        SessionMiddleware, secret_key=sc.SESSION_SECRET, session_cookie=sc.STARLETTE_SESSION_COOKIE
+    )
+    return Starlette(routes=[Route("/session", session_user)], middleware=[middleware])
+
+
+USERS = {sc.BEARER_TOKEN: (AuthCredentials(["authenticated"]), SimpleUser("ada"))}
+
+
+class TokenBackend(AuthenticationBackend):
+    """The bearer token's user, from a table."""
+
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
+        """Look the token up."""
+        kind, _, token = conn.headers.get("authorization", "").partition(" ")
+        return USERS.get(token) if kind.lower() == "bearer" else None
+
+
+@requires("authenticated")
+async def me(request: Request) -> Response:
+    """Answer the authenticated user's name."""
+    return PlainTextResponse(request.user.display_name)
+
+
+def _auth_app(fixtures: Fixtures) -> ASGIApp:
+    middleware = Middleware(AuthenticationMiddleware, backend=TokenBackend())
+    return Starlette(routes=[Route("/me", me)], middleware=[middleware])
+
+
 APPS = {
     "plaintext": lambda fx: _app(Route("/plaintext", plaintext)),
     "json": lambda fx: _app(Route("/json", json_view)),
@@ -105,6 +153,8 @@ APPS = {
     "websocket_100": lambda fx: _app(WebSocketRoute("/ws", websocket)),
     "streaming": lambda fx: _app(Route("/stream", stream)),
     "file_1mib": _file_app,
+    "session_read": _session_app,
+    "auth_requires": _auth_app,
 }
 
 

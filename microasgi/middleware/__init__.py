@@ -1,1 +1,2 @@
-"""Pure ASGI middleware shipped with microasgi: ``cors.CORSMiddleware``, ``gzip.GZipMiddleware``."""
+"""Pure ASGI middleware shipped with microasgi: ``cors``, ``gzip``, ``sessions``,
+``authentication``, ``trustedhost``, ``httpsredirect`` and ``proxyheaders``."""

@@ -1,11 +1,14 @@
 """Gzip response compression for clients that accept it.
 
 A response is compressed when the client accepts gzip (``Accept-Encoding``, with q-values)
-and its body is ``minimum_size`` bytes or more. A body sent in one message is compressed in
-one go (with an exact ``Content-Length``); a streamed body is held back only until
-``minimum_size`` bytes have arrived (or it ends), then goes out as compressed chunks, each
-flushed so the client sees it promptly, without ``Content-Length``. Memory stays bounded by
-``minimum_size`` plus one chunk.
+and its first body message decides so; the response start waits for that message only.
+A body sent whole in that message is compressed in one go, with an exact
+``Content-Length``, when it is ``minimum_size`` bytes or more, and left as it is under
+that. A streamed body (``more_body`` on its first message) cannot know its size: it is
+compressed from its first chunk, without ``Content-Length``, and each chunk goes out as
+the app sends it, flushed (``Z_SYNC_FLUSH``) so the client can decompress it at once. A
+slow stream's small chunks (NDJSON, a long poll's heartbeats) are never held back waiting
+for more, as with Starlette's GZipMiddleware. Memory stays bounded by one chunk.
 
 Left as the app sent them: HEAD responses (they describe the identity body), status 204, 206
 and 304, responses that already have a ``Content-Encoding`` or a ``Content-Range``,
@@ -122,7 +125,7 @@ def _gzipped(message: Message, content_length: int | None) -> Message:
 
 
 class GZipMiddleware:
-    """Compress response bodies of ``minimum_size`` bytes or more for clients accepting gzip."""
+    """Gzip streamed bodies, and whole ones of ``minimum_size`` bytes or more, when accepted."""
 
     def __init__(self, app: ASGIApp, minimum_size: int = 500, compresslevel: int = 9) -> None:
         """Wrap ``app``; ``compresslevel`` is zlib's, from 0 (store) to 9 (smallest)."""
@@ -147,31 +150,32 @@ class GZipMiddleware:
 
 
 class _Responder:
-    """The ``send`` given to the app for one response: decides, buffers, compresses."""
+    """The ``send`` given to the app for one response: decides, then compresses or passes."""
 
-    __slots__ = ("_buffer", "_compressor", "_held", "_level", "_minimum", "_passing", "_send")
+    __slots__ = ("_compressor", "_held", "_level", "_minimum", "_passing", "_send")
 
     def __init__(self, send: Send, minimum_size: int, level: int | None) -> None:
         self._send = send
         self._minimum = minimum_size
         self._level = level  # None: the client does not accept gzip
-        self._held: Message | None = None  # the response start, until the body decides it
-        self._buffer = bytearray()
+        self._held: Message | None = None  # the response start, until its first body message
         self._compressor: zlib._Compress | None = None
         self._passing = False  # decided: everything else goes out as the app sends it
 
     async def __call__(self, message: Message) -> None:
-        """Receive one message from the app and send what the decision so far allows."""
+        """Receive one message from the app and send what it decides, at once."""
         kind = message["type"]
         if self._passing or kind in _ALONGSIDE:
             await self._send(message)
         elif kind == _BODY and self._compressor is not None:
             await self._send_compressed(message.get("body", b""), message.get("more_body", False))
         elif kind == _BODY and self._held is not None:
-            await self._body(message)
+            await self._first_body(message)
         elif kind == _START and self._held is None and self._compressor is None:
             headers = message.get("headers", ())
             if _compressible(message, headers):
+                # Held only until the first body message, which tells whether it is the whole
+                # body (and its size) or the start of a stream.
                 self._held = message
                 return
             self._passing = True
@@ -185,32 +189,26 @@ class _Responder:
             await self._release()
             await self._send(message)
 
-    async def _body(self, message: Message) -> None:
-        """Handle a body message while the response start is held."""
-        assert self._held is not None
+    async def _first_body(self, message: Message) -> None:
+        """Decide on the first body message, and send it with the held start."""
+        start, self._held = self._held, None
+        assert start is not None
         body: bytes = message.get("body", b"")
         more_body: bool = message.get("more_body", False)
-        if self._level is None:
-            # No compression for this client; a cache must still tell the variants apart
-            # where another client's copy would be compressed.
-            if more_body or len(body) >= self._minimum:
-                self._held = _varied(self._held)
-            await self._release()
-            await self._send(message)
-            return
-        if self._buffer or more_body:
-            self._buffer += body
-            if more_body and len(self._buffer) < self._minimum:
-                return
-            body = bytes(self._buffer)
-            self._buffer.clear()
-            message = {"type": _BODY, "body": body, "more_body": more_body}
-        if len(body) < self._minimum:
-            await self._release()
+        # A stream's size is unknown until its end, and waiting for minimum_size bytes would
+        # hold a slow stream (NDJSON, a long poll's heartbeats) back from the client: a
+        # stream is compressed from its first chunk, each chunk flushed as it comes.
+        worth_it = more_body or len(body) >= self._minimum
+        if self._level is None or not worth_it:
+            self._passing = True
+            if worth_it:
+                # No compression for this client; a cache must still tell the variants
+                # apart where another client's copy would be compressed.
+                start = _varied(start)
+            await self._send(start)
             await self._send(message)
             return
         self._compressor = zlib.compressobj(self._level, zlib.DEFLATED, _GZIP_WBITS)
-        start, self._held = self._held, None
         if more_body:
             await self._send(_gzipped(start, None))
             await self._send_compressed(body, more_body=True)
@@ -220,18 +218,14 @@ class _Responder:
             await self._send({"type": _BODY, "body": data, "more_body": False})
 
     async def _release(self) -> None:
-        """Send the held start and any buffered body unchanged; pass the rest through."""
+        """Send the held start unchanged; pass the rest through."""
         self._passing = True
         if self._held is not None:
             start, self._held = self._held, None
             await self._send(start)
-        if self._buffer:
-            body = bytes(self._buffer)
-            self._buffer.clear()
-            await self._send({"type": _BODY, "body": body, "more_body": True})
 
     async def _send_compressed(self, body: bytes, more_body: bool) -> None:
-        """Compress one chunk of a streamed body and send it."""
+        """Compress one chunk of a streamed body and send it, flushed."""
         if not body and more_body:
             await self._send({"type": _BODY, "body": b"", "more_body": True})
             return

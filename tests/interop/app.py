@@ -206,6 +206,59 @@ async def stream_forever(request: Request) -> StreamingResponse:
     return StreamingResponse(endless(), media_type="application/octet-stream")
 
 
+@app.get("/stream/firehose")
+async def stream_firehose(request: Request) -> StreamingResponse:
+    """Chunks that never wait on anything, until the client leaves (counted in /stats)."""
+
+    async def firehose() -> AsyncIterator[bytes]:
+        global active_streams
+        active_streams += 1
+        try:
+            while True:
+                yield b"x" * 1024
+        finally:
+            active_streams -= 1
+
+    return StreamingResponse(firehose(), media_type="application/octet-stream")
+
+
+@app.post("/raw-receive")
+async def raw_receive(request: Request) -> str:
+    """Read the body from ``request.receive`` directly, as ASGI-minded users do."""
+    size = 0
+    while True:
+        message = await request.receive()
+        size += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return f"{size} bytes"
+
+
+@app.post("/denied-upload")
+async def denied_upload(request: Request) -> str:
+    """Refuse an upload before reading it (as an auth check does)."""
+    raise HTTPException(401)
+
+
+left: set[str] = set()  # the long-polls whose client is_disconnected() saw leave
+
+
+@app.get("/poll/{token}")
+async def poll(request: Request, token: str) -> str:
+    """A long-poll watching for its client to leave, for 10 s at most."""
+    for _ in range(500):
+        if await request.is_disconnected():
+            left.add(token)
+            return "gone"
+        await anyio.sleep(0.02)
+    return "timed out"
+
+
+@app.get("/left/{token}")
+async def has_left(request: Request, token: str) -> dict[str, bool]:
+    """Whether /poll/{token} saw its client leave."""
+    return {"left": token in left}
+
+
 @app.get("/download")
 async def download(request: Request) -> Response:
     """A file with ranges, validators and pathsend where the server offers it."""

@@ -261,6 +261,22 @@ HTTP2 = [config for config in ALL if config.http2]
 MULTI_WORKER = [config for config in ALL if config.workers > 1]
 
 
+def nginx_config(directory: Path, site: str) -> Path:
+    """A minimal nginx main configuration around ``site`` (its server blocks).
+
+    Everything nginx writes (pid, logs, temporary files) goes under ``directory``.
+    """
+    (directory / "site.conf").write_text(site)
+    main = directory / "nginx.conf"
+    main.write_text(
+        f"pid {directory}/nginx.pid;\nerror_log {directory}/error.log;\ndaemon off;\n"
+        "events {}\nhttp {\n"
+        f"  access_log off;\n  client_body_temp_path {directory};\n"
+        f"  proxy_temp_path {directory};\n  include {directory}/site.conf;\n}}\n"
+    )
+    return main
+
+
 class ServerFailed(RuntimeError):
     """The server did not come up; the message carries the tail of its log."""
 

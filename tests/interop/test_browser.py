@@ -8,6 +8,7 @@ waits for the server's echo to appear in the page.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -99,19 +100,29 @@ class DevTools:
         """Poll a JavaScript expression until it is truthy, for a bounded time."""
         deadline = time.monotonic() + DEADLINE
         while time.monotonic() < deadline:
-            value = self.evaluate(expression)
+            try:
+                value = self.evaluate(expression)
+            except RuntimeError:  # a page load in progress: its context went away
+                value = None
             if value:
                 return value
             time.sleep(0.1)
         pytest.fail(f"the page never showed {what}")
 
 
-def test_the_browser_chats_over_the_websocket(chat_server: s.Server, browser: int) -> None:
+@contextlib.contextmanager
+def page_of(browser: int) -> Iterator[DevTools]:
+    """DevTools on the browser's one page, with page events on."""
     targets = httpx.get(f"http://127.0.0.1:{browser}/json/list", timeout=5).json()
     page = next(target for target in targets if target["type"] == "page")
     with connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10) as connection:
         devtools = DevTools(connection)
         devtools.call("Page.enable")
+        yield devtools
+
+
+def test_the_browser_chats_over_the_websocket(chat_server: s.Server, browser: int) -> None:
+    with page_of(browser) as devtools:
         devtools.call("Page.navigate", url=f"{chat_server.base_url}/chat")
         devtools.wait_for("document.body && document.body.dataset.state === 'open'", "open")
         devtools.evaluate(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -95,6 +96,30 @@ def test_client_leaves_in_the_middle_of_a_streaming_response(server: s.Server) -
     # The generator must end (its finally ran): nothing keeps producing for nobody.
     eventually(lambda: stats(server)["active_streams"] == 0, "the stream ended")
     still_serving(server)
+
+
+firehose_server = s.server_fixture("interop.app:app", [*CONFIGS, s.GRANIAN])
+
+
+def reset(sock: socket.socket) -> None:
+    """Close as a client that crashed: a TCP reset, not an orderly close."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def test_a_client_leaving_a_stream_that_never_waits_leaves_the_server_serving(
+    firehose_server: s.Server,
+) -> None:
+    """A source that never awaits, to a client that resets: the server must not freeze."""
+    sock = connect(firehose_server)
+    sock.sendall(b"GET /stream/firehose HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert read_status(sock) == 200
+    received = 0
+    while received < 64 * 1024:
+        received += len(sock.recv(65536))
+    reset(sock)
+    still_serving(firehose_server)
+    eventually(lambda: stats(firehose_server)["active_streams"] == 0, "the firehose stopped")
 
 
 def test_client_leaves_in_the_middle_of_an_upload(server: s.Server) -> None:

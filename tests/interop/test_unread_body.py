@@ -3,9 +3,10 @@
 It happens all the time: a 404, 405 or 401 on a POST, or a handler that ignores the
 body. Under HTTP/2, hypercorn 0.18 fails on DATA that arrives for a stream whose
 response already finished (see test_server_facts): its asyncio worker drops the
-connection and its trio worker takes the whole server down. So microasgi reads the
-rest of a small unread body before it finishes the response; these tests hold it to
-that under every server, with a fresh server per test since a failure can kill it.
+connection and its trio worker takes the whole server down. So microasgi takes the
+small unread body the client has already sent before it finishes the response (never
+waiting for one the client has not sent); these tests hold it to that under every
+server, with a fresh server per test since a failure can kill it.
 """
 
 from __future__ import annotations
@@ -57,8 +58,12 @@ def test_unread_body_with_httpx(fresh_server: s.Server, cell: CellFactory) -> No
     assert_still_serving(fresh_server)
 
 
-# HTTP/2 only: in HTTP/1.1 a body after the response is the next request's bytes.
-@pytest.mark.parametrize("fresh_server", s.HTTP2, indirect=True, ids=str)
+# HTTP/2 only: in HTTP/1.1 a body after the response is the next request's bytes. Not
+# hypercorn's: a response never waits for a body the client has not sent, and hypercorn
+# fails on one that comes after the response (test_server_facts shows it).
+@pytest.mark.parametrize(
+    "fresh_server", [c for c in s.HTTP2 if c.family != "hypercorn"], indirect=True, ids=str
+)
 def test_body_sent_once_the_response_headers_came(
     fresh_server: s.Server, cell: CellFactory
 ) -> None:

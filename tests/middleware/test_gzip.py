@@ -9,13 +9,22 @@ from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
-from asgi_harness import body_of, http_scope, start_of, websocket_scope
+from anyio.streams.memory import MemoryObjectReceiveStream
+from asgi_harness import (
+    DISCONNECT,
+    body_of,
+    http_scope,
+    request_body,
+    scripted,
+    start_of,
+    websocket_scope,
+)
 
-from microasgi import App, Request, StreamingResponse
-from microasgi._types import Receive, Scope, Send
+from microasgi import App, FileResponse, Request, StreamingResponse
+from microasgi._types import Message, Receive, Scope, Send
 from microasgi.middleware.gzip import GZipMiddleware, accepts_gzip
-from microasgi.responses import FileResponse
 from microasgi.testing import TestClient
 
 from ._asgi import assert_passes_through, call, header, headers_of, responder
@@ -160,17 +169,85 @@ async def test_the_apps_messages_are_not_mutated() -> None:
 
 # --- streaming bodies ---
 
+NDJSON = [b'{"tick": %d}\n' % i for i in range(4)]  # 12 bytes each, far under minimum_size
+# A long poll: an empty first chunk gets the headers out, then heartbeats, then the answer.
+LONG_POLL = [b"", b"\n", b"\n", b'{"event": "ready"}\n']
 
-async def test_stream_is_buffered_only_until_minimum_size_then_streamed() -> None:
+
+class Ticker:
+    """A stream the test paces: the app sends ``ticks[i]`` once ``go(i)`` is called.
+
+    ``waiting[i]`` is set when the app has sent everything before tick ``i`` and waits.
+    """
+
+    def __init__(self, ticks: list[bytes]) -> None:
+        self.ticks = ticks
+        self.allowed = [anyio.Event() for _ in ticks]
+        self.waiting = [anyio.Event() for _ in ticks]
+        self.done = anyio.Event()
+
+    def go(self, i: int) -> None:
+        """Let the app send tick ``i``."""
+        self.allowed[i].set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": TEXT})
+        for i, tick in enumerate(self.ticks):
+            self.waiting[i].set()
+            await self.allowed[i].wait()
+            await send({"type": "http.response.body", "body": tick, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        self.done.set()
+
+
+def arrived(client: MemoryObjectReceiveStream[Message]) -> Message:
+    """The next message that reached the client by now; fails if the middleware holds it."""
+    try:
+        return client.receive_nowait()
+    except anyio.WouldBlock:
+        pytest.fail("held back: the app waits, and the client has not got what it sent")
+
+
+@pytest.mark.parametrize("ticks", [NDJSON, LONG_POLL], ids=["ndjson", "long-poll"])
+async def test_each_tick_of_a_slow_stream_reaches_the_client_before_the_next_is_sent(
+    ticks: list[bytes],
+) -> None:
+    ticker = Ticker(ticks)
+    mw = GZipMiddleware(ticker, minimum_size=500)
+    receive = scripted(request_body(b""), then=DISCONNECT)
+    to_client, client = anyio.create_memory_object_stream[Message](len(ticks) + 2)
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg, to_client, client:
+            tg.start_soon(mw, http_scope(headers=GZIP), receive, to_client.send)
+            for i, tick in enumerate(ticks):
+                await ticker.waiting[i].wait()
+                ticker.go(i)
+                await (ticker.waiting[i + 1] if i + 1 < len(ticks) else ticker.done).wait()
+                # The app waits before its next tick: this one reached the client, whole.
+                if i == 0:
+                    start = arrived(client)
+                    assert dict(start["headers"])[b"content-encoding"] == b"gzip"
+                    assert b"content-length" not in dict(start["headers"])
+                message = arrived(client)
+                assert message["more_body"] is True
+                assert inflate.decompress(message["body"]) == tick
+            end = arrived(client)
+    assert end["more_body"] is False
+    assert inflate.decompress(end["body"]) + inflate.flush() == b""
+    assert inflate.eof
+
+
+async def test_stream_is_compressed_from_its_first_chunk_one_piece_per_chunk() -> None:
     log: list[str] = []
-    chunks = [b"%03d" % i * 33 for i in range(20)]  # 99 bytes each
+    chunks = [b"%03d" % i * 33 for i in range(20)]  # 99 bytes each, under minimum_size
     mw = GZipMiddleware(streamer(chunks, log=log), minimum_size=500)
     sent = await call(mw, http_scope(headers=GZIP), log=log)
 
-    # 6 chunks (594 bytes) reach 500: nothing goes out before, then one piece per chunk.
+    # Nothing waits for minimum_size: each chunk goes out before the app sends the next.
     body = "http.response.body"
-    expected = [f"app sent {i}" for i in range(5)] + ["http.response.start", body, "app sent 5"]
-    for i in range(6, 20):
+    expected = ["http.response.start"]
+    for i in range(20):
         expected += [body, f"app sent {i}"]
     assert log == [*expected, body]
     assert header(sent, "content-encoding") == "gzip"
@@ -179,11 +256,9 @@ async def test_stream_is_buffered_only_until_minimum_size_then_streamed() -> Non
 
     # Each piece decompresses on arrival: the client sees the stream as it is produced.
     inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    seen = b""
-    for message in sent[1:-1]:
-        seen += inflate.decompress(message["body"])
+    for message, chunk in zip(sent[1:-1], chunks, strict=True):
+        assert inflate.decompress(message["body"]) == chunk
         assert message["more_body"] is True
-    assert seen == b"".join(chunks)
     assert sent[-1]["more_body"] is False
     assert inflate.decompress(sent[-1]["body"]) + inflate.flush() == b""
     assert inflate.eof
@@ -196,17 +271,16 @@ async def test_stream_drops_the_apps_content_length() -> None:
     assert gzip.decompress(body_of(sent)) == b"a" * 1200
 
 
-async def test_short_stream_ending_under_minimum_size_is_sent_as_is() -> None:
+async def test_short_stream_is_compressed_since_its_size_is_unknown_at_its_start() -> None:
     app = streamer([b"abc"] * 5, headers=[(b"content-length", b"15")])
     sent = await call(GZipMiddleware(app, minimum_size=16), http_scope(headers=GZIP))
-    assert header(sent, "content-encoding") is None
-    assert header(sent, "vary") is None
-    assert header(sent, "content-length") == "15"
-    assert body_of(sent) == b"abc" * 5
-    assert sent[-1]["more_body"] is False
+    assert header(sent, "content-encoding") == "gzip"
+    assert header(sent, "vary") == "Accept-Encoding"
+    assert header(sent, "content-length") is None
+    assert gzip.decompress(body_of(sent)) == b"abc" * 5
 
 
-async def test_stream_ending_at_minimum_size_is_compressed_with_a_length() -> None:
+async def test_stream_whose_last_message_carries_data_ends_the_gzip_stream() -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": TEXT})
         for more_body in (True, True, True, False):
@@ -214,8 +288,9 @@ async def test_stream_ending_at_minimum_size_is_compressed_with_a_length() -> No
 
     sent = await call(GZipMiddleware(app, minimum_size=16), http_scope(headers=GZIP))
     assert header(sent, "content-encoding") == "gzip"
+    assert header(sent, "content-length") is None
+    assert [m["more_body"] for m in sent[1:]] == [True, True, True, False]
     assert gzip.decompress(body_of(sent)) == b"abcd" * 4
-    assert header(sent, "content-length") == str(len(body_of(sent)))
 
 
 async def test_stream_to_client_without_gzip_is_not_held_back() -> None:
