@@ -13,7 +13,10 @@ nox.options.error_on_missing_interpreters = True
 nox.options.sessions = ["tests", "tests_stdlib_json", "interop", "lint", "typecheck", "docs"]
 
 PACKAGE = "microasgi"
-SYSTEM_TOOLS = [("chromium", "chromium"), ("nginx", "nginx-light"), ("curl", "curl")]
+# Debian's packages for the tools the suites drive (never a downloaded build): Redis for
+# the Broadcast tests, of both suites; Chromium, nginx and curl for the interop suite.
+REDIS = [("redis-server", "redis-server")]
+SYSTEM_TOOLS = [("chromium", "chromium"), ("nginx", "nginx-light"), ("curl", "curl"), *REDIS]
 
 
 def interpreter(version: str) -> str:
@@ -23,9 +26,18 @@ def interpreter(version: str) -> str:
     return found[-1] if found else version
 
 
+def install_system_tools(session: nox.Session, tools: list[tuple[str, str]]) -> None:
+    """apt-get the packages of the missing ``tools`` (as root, as in CI)."""
+    missing = [pkg for tool, pkg in tools if shutil.which(tool) is None]
+    if missing and os.geteuid() == 0:
+        session.run("apt-get", "update", "-qq", external=True)
+        session.run("apt-get", "install", "-y", "-qq", *missing, external=True)
+
+
 @nox.session(python="3.11")
 def tests(session: nox.Session) -> None:
     """Run the test suite on asyncio and trio (with orjson)."""
+    install_system_tools(session, REDIS)
     # The interop extra too: real-server test modules import their clients at the top.
     session.install("-e", ".[test,interop]")
     session.run("pytest", "-m", "not interop", *session.posargs)
@@ -34,6 +46,7 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=interpreter("3.10"))
 def tests_stdlib_json(session: nox.Session) -> None:
     """Run the suite on the oldest Python, without orjson (the stdlib JSON path)."""
+    install_system_tools(session, REDIS)
     session.install("-e", ".[test,interop]")
     session.run("uv", "pip", "uninstall", "orjson", external=True)
     session.run("pytest", "-m", "not interop", "-q", *session.posargs)
@@ -42,12 +55,7 @@ def tests_stdlib_json(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def interop(session: nox.Session) -> None:
     """Run the app under real servers with real clients; regenerate docs/servers.md."""
-    # Debian's packages for the tools the suite drives: Chromium for the browser test
-    # (never a downloaded browser build), nginx for the reverse-proxy tests.
-    missing = [pkg for tool, pkg in SYSTEM_TOOLS if shutil.which(tool) is None]
-    if missing and os.geteuid() == 0:
-        session.run("apt-get", "update", "-qq", external=True)
-        session.run("apt-get", "install", "-y", "-qq", *missing, external=True)
+    install_system_tools(session, SYSTEM_TOOLS)
     session.install("-e", ".[test,interop]")
     session.run(
         "pytest", "-m", "interop", *session.posargs, env={"INTEROP_SERVERS_MD": "docs/servers.md"}

@@ -1,93 +1,44 @@
 """A WebSocket chat: rooms, a small HTML page, every message broadcast to the room.
 
 Run it with ``python -m microasgi examples.chat:app`` and open http://127.0.0.1:8000 in
-two browser windows.
+two browser windows. Rooms are channels of a `Broadcast`: in this process by default, or
+shared by every worker and machine through Redis when ``REDIS_URL`` is set, e.g.
+``REDIS_URL=redis://localhost:6379/0 uvicorn examples.chat:app --workers 4``.
 
 Each connection owns one task group with two tasks: the handler reads what its client
-says, and a writer sends the client what the room says. Broadcasting only puts the
-message in each member's bounded outbox, so a slow client never holds up the room; a
-client so slow that its outbox fills up is dropped and closed (1013, "try again later")
-instead of making the server buffer without limit. When a connection ends, both of its
-tasks end with it: nothing outlives the handler.
+says and publishes it, and a relay sends the client what the room says. A client too
+slow to keep up is dropped by the broadcast (its queue is bounded) and closed (1013,
+"try again later") instead of making the server buffer without limit. When a
+connection ends, both of its tasks end with it: nothing outlives the handler.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from dataclasses import dataclass, field
+import os
+from collections.abc import AsyncIterator
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from microasgi import App, HTMLResponse, Request, WebSocket, WebSocketDisconnect
+from microasgi.broadcast import Broadcast, BroadcastUnavailable, Subscriber, SubscriberDropped
 
 OUTBOX_SIZE = 64  # messages waiting for one slow client before it is dropped
 MAX_TEXT = 1000  # characters kept of one chat message
 MAX_NAME = 40
 CLOSE_TIMEOUT = 5.0  # seconds to wait for a dropped client to take its close frame
 
-
-@dataclass(eq=False)
-class Member:
-    """One connected client: its name, its outbox, and the scope of its connection."""
-
-    name: str
-    outbox: MemoryObjectSendStream[str]
-    connection: anyio.CancelScope
-    dropped: bool = False
-
-
-@dataclass
-class Room:
-    """The members of one room."""
-
-    members: set[Member] = field(default_factory=set)
-
-    def broadcast(self, message: dict[str, str]) -> None:
-        """Queue ``message`` for every member, without waiting for any of them."""
-        text = json.dumps(message)
-        for member in list(self.members):
-            try:
-                member.outbox.send_nowait(text)
-            except anyio.WouldBlock:  # too slow to keep up: let it go
-                self.members.discard(member)
-                member.dropped = True
-                member.connection.cancel()
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                self.members.discard(member)
-
-
-class Rooms:
-    """Every room of this process, created on first join, removed when empty."""
-
-    def __init__(self) -> None:
-        self._rooms: dict[str, Room] = {}
-
-    def get(self, name: str) -> Room | None:
-        """The room ``name``, if anyone is in it."""
-        return self._rooms.get(name)
-
-    def join(self, name: str, member: Member) -> Room:
-        """Add ``member`` to the room ``name`` and tell the room."""
-        room = self._rooms.setdefault(name, Room())
-        room.members.add(member)
-        room.broadcast({"user": "*", "text": f"{member.name} joined"})
-        return room
-
-    def leave(self, name: str, member: Member) -> None:
-        """Remove ``member`` from the room ``name`` and tell whoever is left."""
-        room = self._rooms.get(name)
-        if room is None:
-            return
-        room.members.discard(member)
-        if room.members:
-            room.broadcast({"user": "*", "text": f"{member.name} left"})
-        else:
-            del self._rooms[name]
-
+broadcast = Broadcast(os.environ.get("REDIS_URL", "memory://"))
 
 app = App()
-app.state.rooms = Rooms()
+
+
+@app.lifespan
+async def lifespan(app: App) -> AsyncIterator[None]:
+    """Connect the broadcast for as long as the app runs."""
+    async with broadcast:
+        yield
 
 
 PAGE = """<!doctype html>
@@ -143,33 +94,58 @@ async def page(request: Request) -> HTMLResponse:
 
 @app.websocket("/ws/{room}")
 async def chat(websocket: WebSocket, room: str) -> None:
-    """Join ``room``, broadcast what the client says, leave when it disconnects."""
+    """Join ``room``, publish what the client says, leave when it disconnects."""
     name = (websocket.query.get("name") or "anonymous")[:MAX_NAME]
-    rooms: Rooms = websocket.app.state.rooms
-    await websocket.accept()
-    outbox, inbox = anyio.create_memory_object_stream[str](OUTBOX_SIZE)
-    async with anyio.create_task_group() as group:
-        member = Member(name, outbox, group.cancel_scope)
-        group.start_soon(deliver, websocket, inbox)
-        joined = rooms.join(room, member)
-        try:
+    channel = f"chat:{room}"
+    # Which worker process took the connection: the guide on scaling out shows it.
+    await websocket.accept(headers={"x-worker-pid": str(os.getpid())})
+    try:
+        async with (
+            broadcast.subscribe(channel, max_queue=OUTBOX_SIZE) as subscriber,
+            anyio.create_task_group() as group,
+        ):
+            group.start_soon(relay, websocket, subscriber, group.cancel_scope)
+            await say(channel, "*", f"{name} joined")
             async for text in websocket.iter_text():
-                joined.broadcast({"user": name, "text": text[:MAX_TEXT]})
-        finally:
-            rooms.leave(room, member)
-            outbox.close()
-            group.cancel_scope.cancel()  # the client is gone: so is its writer
-    if member.dropped:
-        # Its connection may be the slow part: do not wait on it for ever.
-        with anyio.move_on_after(CLOSE_TIMEOUT):
-            await websocket.close(1013, "too slow, try again later")
+                if not await say(channel, name, text[:MAX_TEXT]):
+                    with contextlib.suppress(WebSocketDisconnect):
+                        await websocket.send_text(notice("not delivered, try again"))
+            await say(channel, "*", f"{name} left")
+            group.cancel_scope.cancel()  # the client is gone: so is its relay
+    except SubscriberDropped:  # too slow for the room
+        await say(channel, "*", f"{name} left")
+        await close_for_now(websocket)
+    except BroadcastUnavailable:  # the room (Redis) is out of reach
+        await close_for_now(websocket)
 
 
-async def deliver(websocket: WebSocket, inbox: MemoryObjectReceiveStream[str]) -> None:
-    """Send the client what the room says, until its connection closes."""
-    async with inbox:
-        try:
-            async for text in inbox:
-                await websocket.send_text(text)
-        except WebSocketDisconnect:
-            return  # the client left: the reader sees it too
+async def close_for_now(websocket: WebSocket) -> None:
+    """Close with 1013: the client may come back later."""
+    # Its connection may be the slow part: do not wait on it for ever.
+    with anyio.move_on_after(CLOSE_TIMEOUT):
+        await websocket.close(1013, "try again later")
+
+
+async def say(channel: str, user: str, text: str) -> bool:
+    """Publish a message to the room; False if it could not go out."""
+    try:
+        await broadcast.publish(channel, json.dumps({"user": user, "text": text}))
+    except BroadcastUnavailable:
+        return False
+    return True
+
+
+def notice(text: str) -> str:
+    """A message from the chat itself, for one client."""
+    return json.dumps({"user": "*", "text": text})
+
+
+async def relay(websocket: WebSocket, subscriber: Subscriber, done: anyio.CancelScope) -> None:
+    """Send the client what the room says, until either side is gone."""
+    try:
+        async for event in subscriber:
+            if isinstance(event.message, str):  # the chat publishes text only
+                await websocket.send_text(event.message)
+    except WebSocketDisconnect:
+        return  # the client left: the reader sees it too
+    done.cancel()  # the broadcast closed (the app is stopping): end the connection

@@ -63,7 +63,8 @@ async def index(request: Request) -> HTMLResponse:
         "<h1>microasgi showcase</h1><ul>"
         '<li><a href="/api/items/7?q=demo">JSON API</a></li>'
         '<li><a href="/stream">a streaming response</a></li>'
-        '<li><a href="/chat/">a WebSocket chat</a></li>'
+        '<li><a href="/chat/">a WebSocket chat</a> (its rooms shared by every worker '
+        "through Redis when <code>REDIS_URL</code> is set)</li>"
         '<li><a href="/push/">a page that pushes its CSS (HTTP/2)</a></li>'
         "<li>a WebSocket behind a token: <code>/deny/ws?token=s3cret</code> echoes, "
         "without the token: 401 and a JSON body</li>"
