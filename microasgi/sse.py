@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from time import monotonic
 from typing import Any
 
 import anyio
@@ -39,6 +40,13 @@ def _lines(prefix: str, value: str) -> str:
     return "".join(f"{prefix} {line}\n" for line in _LINE_BREAK.split(value))
 
 
+def _not_str(name: str, value: object) -> bool:
+    """Refuse a field that is not a str (TypeError); False for one that is."""
+    if not isinstance(value, str):
+        raise TypeError(f"an event's {name} is a str, not {type(value).__name__}")
+    return False
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class ServerSentEvent:
     """One event: its data, and optionally its type, id, reconnection delay and a comment.
@@ -55,20 +63,23 @@ class ServerSentEvent:
     comment: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("data", "event", "id", "comment"):
-            value = getattr(self, name)
+        # Checked once here, so that encoding, once per event sent, checks nothing.
+        for name, value in (("data", self.data), ("comment", self.comment)):
             if value is not None and not isinstance(value, str):
                 raise TypeError(f"an event's {name} is a str, not {type(value).__name__}")
-        if self.event is not None and ("\n" in self.event or "\r" in self.event):
+        event, event_id, retry = self.event, self.id, self.retry
+        if event is not None and (_not_str("event", event) or "\n" in event or "\r" in event):
             raise ValueError("an event's type cannot hold a line break")
-        if self.id is not None and any(c in self.id for c in "\r\n\0"):
+        if event_id is not None and (
+            _not_str("id", event_id) or "\n" in event_id or "\r" in event_id or "\0" in event_id
+        ):
             # A browser ignores an id holding NUL: resuming from it would silently fail.
             raise ValueError("an event's id cannot hold a line break or NUL")
-        retry = self.retry
-        if retry is not None and (not isinstance(retry, int) or isinstance(retry, bool)):
-            raise TypeError(f"an event's retry is an int of milliseconds, not {retry!r}")
-        if retry is not None and retry < 0:
-            raise ValueError("an event's retry cannot be negative")
+        if retry is not None:
+            if type(retry) is not int:  # not a bool nor a float either
+                raise TypeError(f"an event's retry is an int of milliseconds, not {retry!r}")
+            if retry < 0:
+                raise ValueError("an event's retry cannot be negative")
 
     def encode(self) -> bytes:
         """The event as the stream carries it: its lines, then a blank line."""
@@ -129,13 +140,15 @@ class _Pinger:
     """Sends a comment line whenever ``interval`` seconds passed with nothing sent.
 
     The body's sends go through ``send``, which notes when the stream last spoke; the two
-    never send at once (a ping in progress holds an event back until it is out).
+    never send at once (a ping in progress holds an event back until it is out). Times
+    are ``time.monotonic()``'s, which is far cheaper per event than asking the event
+    loop, and only durations are handed to it.
     """
 
     def __init__(self, send: Send, interval: float) -> None:
         self._send = send
         self.interval = interval
-        self.quiet_since = anyio.current_time()
+        self.quiet_since = monotonic()
         self.sending = False
         self.pinging: anyio.Event | None = None
         self.failure: Exception | None = None
@@ -149,16 +162,16 @@ class _Pinger:
             await self._send(message)
         finally:
             self.sending = False
-        self.quiet_since = anyio.current_time()
+        self.quiet_since = monotonic()
 
     async def run(self, stop: anyio.CancelScope) -> None:
         """Ping after each quiet interval until cancelled; a failed ping stops the stream."""
         try:
             while True:
-                await anyio.sleep_until(self.quiet_since + self.interval)
+                await anyio.sleep(max(0.0, self.quiet_since + self.interval - monotonic()))
                 if self.sending:  # a send held up by a slow client is no silence
                     await anyio.sleep(self.interval)
-                elif anyio.current_time() >= self.quiet_since + self.interval:
+                elif monotonic() >= self.quiet_since + self.interval:
                     await self._ping()
         except Exception as exc:  # the client left (ASGI 2.4) or the server failed
             self.failure = exc
@@ -171,7 +184,7 @@ class _Pinger:
         finally:
             self.pinging = None
             done.set()
-        self.quiet_since = anyio.current_time()
+        self.quiet_since = monotonic()
 
 
 class EventSourceResponse(StreamingResponse):
