@@ -97,6 +97,7 @@ async def stream(request: Request) -> StreamingResponse:
     return StreamingResponse(count(), media_type="text/plain")
 
 
+# --8<-- [start:events]
 EVENTS_PER_CONNECTION = 4
 EVENTS_TOTAL = 12
 
@@ -126,12 +127,16 @@ async def event_stream(request: Request) -> Response:
     return EventSourceResponse(numbered())
 
 
+# --8<-- [end:events]
+
+
 @app.get("/events")
 async def events_page(request: Request) -> HTMLResponse:
     """A page that lists the events of ``/events/stream`` as they come."""
     return HTMLResponse(EVENTS_PAGE)
 
 
+# --8<-- [start:page]
 EVENTS_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>server-sent events</title></head>
 <body data-connections="0">
@@ -160,3 +165,4 @@ source.onerror = () => {
 </script>
 </body></html>
 """
+# --8<-- [end:page]

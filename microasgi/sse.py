@@ -27,6 +27,7 @@ from microasgi.responses import Background
 from microasgi.streaming import Chunk, ContentStream, StreamingResponse
 
 DEFAULT_PING = 15.0
+"""Seconds of silence after which a ping goes out, unless ``ping=`` says otherwise."""
 PING = b": ping\n\n"
 # The headers that keep caches and buffering proxies (nginx) from holding events back.
 _STREAM_HEADERS: RawHeaders = [(b"cache-control", b"no-store"), (b"x-accel-buffering", b"no")]
