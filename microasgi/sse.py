@@ -137,18 +137,19 @@ def _framed_sync(events: Iterable[Any]) -> Iterator[bytes]:
             close()
 
 
-class _Pinger:
-    """Sends a comment line whenever ``interval`` seconds passed with nothing sent.
+class _Sender:
+    """The stream's sends: none once the server said the client left, and a comment
+    line whenever ``interval`` seconds passed with nothing sent (``ping_after_silences``).
 
-    The body's sends go through ``send``, which notes when the stream last spoke; the two
-    never send at once (a ping in progress holds an event back until it is out). Times
-    are ``time.monotonic()``'s, which is far cheaper per event than asking the event
-    loop, and only durations are handed to it.
+    The body's sends note when the stream last spoke; a ping and an event never go at
+    once (a ping in progress holds an event back until it is out). Times are
+    ``time.monotonic()``'s, far cheaper per event than asking the event loop, and only
+    durations are handed to it.
     """
 
-    def __init__(self, send: Send, interval: float) -> None:
+    def __init__(self, exchange: Exchange, send: Send) -> None:
+        self._exchange = exchange
         self._send = send
-        self.interval = interval
         self.quiet_since = monotonic()
         self.sending = False
         self.pinging: anyio.Event | None = None
@@ -158,6 +159,10 @@ class _Pinger:
         """Send one of the body's messages, after a ping in progress."""
         if self.pinging is not None:
             await self.pinging.wait()
+        # The watch for the client cancels the stream once it reads the disconnect, but
+        # a task already due to run gets one more step before that cancel reaches it.
+        if self._exchange.disconnected:
+            return
         self.sending = True
         try:
             await self._send(message)
@@ -165,20 +170,23 @@ class _Pinger:
             self.sending = False
         self.quiet_since = monotonic()
 
-    async def run(self, stop: anyio.CancelScope) -> None:
-        """Ping after each quiet interval until cancelled; a failed ping stops the stream."""
+    async def ping_after_silences(self, interval: float, stop: anyio.CancelScope) -> None:
+        """Ping after each silence of ``interval`` seconds until cancelled; a failed ping
+        stops the stream."""
         try:
             while True:
-                await anyio.sleep(max(0.0, self.quiet_since + self.interval - monotonic()))
+                await anyio.sleep(max(0.0, self.quiet_since + interval - monotonic()))
                 if self.sending:  # a send held up by a slow client is no silence
-                    await anyio.sleep(self.interval)
-                elif monotonic() >= self.quiet_since + self.interval:
+                    await anyio.sleep(interval)
+                elif monotonic() >= self.quiet_since + interval:
                     await self._ping()
         except Exception as exc:  # the client left (ASGI 2.4) or the server failed
             self.failure = exc
             stop.cancel()
 
     async def _ping(self) -> None:
+        if self._exchange.disconnected:
+            return
         done = self.pinging = anyio.Event()
         try:
             await self._send({"type": "http.response.body", "body": PING, "more_body": True})
@@ -228,19 +236,19 @@ class EventSourceResponse(StreamingResponse):
     async def _send_body(
         self, exchange: Exchange, chunks: AsyncIterator[Chunk], with_trailers: bool, send: Send
     ) -> None:
+        sender = _Sender(exchange, send)
         if self.ping is None or isinstance(self.content, list):
-            await super()._send_body(exchange, chunks, with_trailers, send)
+            await super()._send_body(exchange, chunks, with_trailers, sender.send)
             return
-        pinger = _Pinger(send, self.ping)
         failure: Exception | None = None  # raised outside the group: not an ExceptionGroup
         async with anyio.create_task_group() as group:
-            group.start_soon(pinger.run, group.cancel_scope)
+            group.start_soon(sender.ping_after_silences, self.ping, group.cancel_scope)
             try:
-                await super()._send_body(exchange, chunks, with_trailers, pinger.send)
+                await super()._send_body(exchange, chunks, with_trailers, sender.send)
             except Exception as exc:
                 failure = exc
             group.cancel_scope.cancel()
-        failure = failure or pinger.failure
+        failure = failure or sender.failure
         if failure is not None:
             raise failure
 

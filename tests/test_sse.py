@@ -379,6 +379,39 @@ async def test_a_client_leaving_closes_the_generator_before_asgi_2_4(ping: float
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("ping", [None, 0.001])
+async def test_nothing_is_sent_once_the_server_said_the_client_left(ping: float | None) -> None:
+    log: list[str] = []
+    gone = False
+    after_gone: list[Message] = []
+
+    async def receive() -> Message:
+        nonlocal gone
+        await anyio.sleep(0.05)
+        gone = True
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        if gone:
+            after_gone.append(message)
+
+    async def ticking() -> AsyncIterator[str]:
+        try:
+            while True:
+                yield "tick"
+                await anyio.sleep(0.001)
+        finally:
+            log.append("closed")
+
+    with anyio.fail_after(5):
+        await EventSourceResponse(ticking(), ping=ping)(
+            harness.http_scope(spec_version="2.3"), receive, send
+        )
+    assert log == ["closed"]
+    assert after_gone == []
+
+
+@pytest.mark.anyio
 async def test_a_client_leaving_closes_a_sync_generator_too() -> None:
     log: list[str] = []
 
