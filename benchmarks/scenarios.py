@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from benchmarks.harness import ASGI_INFO, Answer, ASGIApp, Message, Request, Scope
 
@@ -27,6 +27,8 @@ FORM = [(f"field{i}", f"value {i}&more") for i in range(10)]
 UPLOAD_SIZE = 1 << 20
 WS_ECHOES = 100
 STREAM_CHUNKS = tuple(bytes([65 + i]) * 1024 for i in range(16))
+# (id, data) of the 16 server-sent events: a small JSON document each, as feeds send.
+SSE_EVENTS = tuple((str(i), f'{{"n":{i},"message":"Hello, World!"}}') for i in range(16))
 FILE_SIZE = 1 << 20
 BOUNDARY = "----microasgibenchboundary7MA4YWxkTrZu0gW"
 FILE_URL = "/files/file.bin"  # a static route in falcon: same URL for everyone
@@ -49,6 +51,38 @@ async def stream_chunks() -> AsyncIterator[bytes]:
     """The user's async generator behind every streaming response."""
     for chunk in STREAM_CHUNKS:
         yield chunk
+
+
+T = TypeVar("T")
+
+
+async def sse_events(make: Callable[[str, str], T]) -> AsyncIterator[T]:
+    """The user's async generator behind every event stream: each event made by
+    ``make(id, data)`` (the framework's event type; raw ASGI frames it by hand)."""
+    for event_id, data in SSE_EVENTS:
+        yield make(event_id, data)
+
+
+def parse_event_stream(body: bytes) -> list[tuple[str, str]]:
+    """``(id, data)`` of each event a browser would dispatch from ``body`` (lines end with
+    CRLF, CR or LF; comments and events without data dispatch nothing)."""
+    events: list[tuple[str, str]] = []
+    event_id = ""
+    data: list[str] = []
+    text = body.decode().replace("\r\n", "\n").replace("\r", "\n")
+    for line in text.split("\n"):
+        if not line:
+            if data:
+                events.append((event_id, "\n".join(data)))
+            data = []
+        elif not line.startswith(":"):
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "data":
+                data.append(value)
+            elif name == "id":
+                event_id = value
+    return events
 
 
 async def echo(ws: Any) -> None:
@@ -254,6 +288,18 @@ def _http_check(
     return check
 
 
+def _sse_check(answer: Answer) -> str | None:
+    if answer.status != 200:
+        return f"status {answer.status}, body {answer.body[:200]!r}"
+    content_type = _header(answer, b"content-type") or b""
+    if not content_type.startswith(b"text/event-stream"):
+        return f"content-type {content_type!r}, expected text/event-stream"
+    events = parse_event_stream(answer.body)
+    if events != list(SSE_EVENTS):
+        return f"events {events[:3]!r}... ({len(events)}) are not the 16 sent, in order"
+    return None
+
+
 def _ws_check(answer: Answer) -> str | None:
     if not answer.accepted:
         return "not accepted"
@@ -347,6 +393,12 @@ def all_scenarios() -> list[Scenario]:
             "streaming response, 16 x 1 KiB",
             Request(_http_scope("GET", "/stream"), _body_messages(b"")),
             _http_check(b"".join(STREAM_CHUNKS)),
+        ),
+        Scenario(
+            "sse",
+            "server-sent events, 16 from an async generator",
+            Request(_http_scope("GET", "/events"), _body_messages(b"")),
+            _sse_check,
         ),
         Scenario(
             "file_1mib",

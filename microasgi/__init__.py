@@ -13,6 +13,7 @@ from microasgi.responses import (
     Response,
 )
 from microasgi.routing import NoMatchFound, Router
+from microasgi.sse import EventSourceResponse, ServerSentEvent
 from microasgi.streaming import StreamingResponse
 from microasgi.websockets import WebSocket, WebSocketDisconnect
 
@@ -21,6 +22,7 @@ __version__ = "0.1.0"
 __all__ = [
     "App",
     "ClientDisconnect",
+    "EventSourceResponse",
     "FileResponse",
     "FormData",
     "HTMLResponse",
@@ -33,6 +35,7 @@ __all__ = [
     "Request",
     "Response",
     "Router",
+    "ServerSentEvent",
     "State",
     "StreamingResponse",
     "UploadFile",

@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import pytest
+from sse_events import parse as parse_events
 
 from microasgi.testing import TestClient
 
@@ -47,7 +48,8 @@ async def test_showcase_serves_every_part() -> None:
     async with TestClient(app) as client:
         index = await client.get("/")
         assert index.status_code == 200
-        for link in ["/api/items/7?q=demo", "/stream", "/chat/", "/push/", "/upload/", "/static/"]:
+        links = ["/api/items/7?q=demo", "/stream", "/events", "/chat/", "/push/", "/upload/"]
+        for link in [*links, "/static/"]:
             assert f'href="{link}"' in index.text
             assert (await client.get(link)).status_code == 200, link
         page = await client.get("/upload/")
@@ -61,6 +63,24 @@ async def test_showcase_serves_every_part() -> None:
         assert len(css.content) == 10
         item = (await client.get("/api/items/7?q=demo")).json()
         assert item == {"id": 7, "q": "demo", "url": "http://testserver/api/items/7"}
+
+
+async def test_the_showcase_event_stream_resumes_after_the_last_event_id() -> None:
+    from examples.showcase import app
+
+    async with TestClient(app) as client:
+        page = await client.get("/events")
+        assert 'new EventSource("/events/stream")' in page.text
+        first = await client.get("/events/stream")
+        assert first.headers["content-type"] == "text/event-stream; charset=utf-8"
+        resumed = await client.get("/events/stream", headers={"last-event-id": "7"})
+        finished = await client.get("/events/stream", headers={"last-event-id": "11"})
+        nonsense = await client.get("/events/stream", headers={"last-event-id": "9" * 5000})
+    events = parse_events(first.content)
+    assert [(e.data, e.last_event_id) for e in events] == [(f"event {n}", str(n)) for n in range(4)]
+    assert [e.data for e in parse_events(resumed.content)] == [f"event {n}" for n in range(8, 12)]
+    assert finished.status_code == 204  # all sent: the browser stops reconnecting
+    assert nonsense.status_code == 200  # an id it never sent: from the start, not a 500
 
 
 async def test_no_link_on_the_showcase_pages_is_broken() -> None:

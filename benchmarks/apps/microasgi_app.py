@@ -85,6 +85,18 @@ async def stream(request: Request) -> StreamingResponse:
     return StreamingResponse(sc.stream_chunks(), media_type="text/plain")
 
 
+def _sse_app(fixtures: Fixtures) -> ASGIApp:
+    sse = _require("microasgi.sse")
+
+    async def events(request: Request) -> Any:
+        """Stream 16 events from an async generator (with the default ping)."""
+        return sse.EventSourceResponse(
+            sc.sse_events(lambda event_id, data: sse.ServerSentEvent(data, id=event_id))
+        )
+
+    return _app("GET", "/events", events)
+
+
 def _app(method: str, path: str, handler: Callable[..., Any]) -> App:
     app = App()
     app.route(path, methods=[method])(handler)
@@ -175,6 +187,7 @@ APPS: dict[str, Callable[[Fixtures], ASGIApp]] = {
     "multipart_1mib": _forms_app("/upload", upload),
     "websocket_100": _websocket_app,
     "streaming": lambda fx: _app("GET", "/stream", stream),
+    "sse": _sse_app,
     "file_1mib": _file_app,
     "session_read": _session_app,
     "auth_requires": _auth_app,

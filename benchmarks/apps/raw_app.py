@@ -134,6 +134,20 @@ async def stream(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
+def _frame(event_id: str, data: str) -> bytes:
+    """One event, framed by hand (the data is one line)."""
+    return f"id: {event_id}\ndata: {data}\n\n".encode()
+
+
+async def sse(scope: Scope, receive: Receive, send: Send) -> None:
+    """Send each event of the generator as it comes, as an event stream."""
+    headers = [(b"content-type", b"text/event-stream; charset=utf-8")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    async for event in sc.sse_events(_frame):
+        await send({"type": "http.response.body", "body": event, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
 SESSION_KEY = sc.session_key()
 SESSION_MAX_AGE = 14 * 24 * 3600
 USERS_BY_TOKEN = {sc.BEARER_TOKEN: (sc.SESSION_USER, ("authenticated",))}
@@ -218,6 +232,7 @@ APPS = {
     "multipart_1mib": _const(upload),
     "websocket_100": _const(websocket),
     "streaming": _const(stream),
+    "sse": _const(sse),
     "file_1mib": file_app,
     "session_read": _const(session),
     "auth_requires": _const(bearer),

@@ -85,6 +85,21 @@ async def stream(request: Request) -> Response:
     return StreamingResponse(sc.stream_chunks(), media_type="text/plain")
 
 
+def _sse_app(fixtures: Fixtures) -> ASGIApp:
+    try:  # Starlette's server-sent events come from the sse-starlette package
+        from sse_starlette import EventSourceResponse, ServerSentEvent
+    except ImportError as exc:
+        raise Unavailable(f"sse-starlette: {exc}") from exc
+
+    async def events(request: Request) -> Response:
+        """Stream 16 events from an async generator (with the default ping)."""
+        return EventSourceResponse(
+            sc.sse_events(lambda event_id, data: ServerSentEvent(data=data, id=event_id))
+        )
+
+    return _app(Route("/events", events))
+
+
 def _app(*routes: Route | WebSocketRoute | Mount) -> ASGIApp:
     return Starlette(routes=list(routes))
 
@@ -152,6 +167,7 @@ APPS = {
     "multipart_1mib": lambda fx: _app(Route("/upload", upload, methods=["POST"])),
     "websocket_100": lambda fx: _app(WebSocketRoute("/ws", websocket)),
     "streaming": lambda fx: _app(Route("/stream", stream)),
+    "sse": _sse_app,
     "file_1mib": _file_app,
     "session_read": _session_app,
     "auth_requires": _auth_app,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +22,7 @@ import anyio
 from interop import raw_app
 from microasgi import (
     App,
+    EventSourceResponse,
     FileResponse,
     HTMLResponse,
     HTTPException,
@@ -28,6 +30,7 @@ from microasgi import (
     PlainTextResponse,
     Request,
     Response,
+    ServerSentEvent,
     StreamingResponse,
     UploadFile,
     WebSocket,
@@ -257,6 +260,47 @@ async def poll(request: Request, token: str) -> str:
 async def has_left(request: Request, token: str) -> dict[str, bool]:
     """Whether /poll/{token} saw its client leave."""
     return {"left": token in left}
+
+
+@app.get("/sse")
+async def sse(request: Request) -> EventSourceResponse:
+    """``n`` numbered two-line events, resuming after the ``Last-Event-ID`` sent back."""
+    last = request.headers.get("last-event-id", "")
+    first = int(last) + 1 if last.isdigit() and len(last) < 10 else 0
+    count = int(request.query.get("n", "5"))
+
+    async def numbered() -> AsyncIterator[ServerSentEvent]:
+        for number in range(first, count):
+            yield ServerSentEvent(f"event {number}\nsecond line", id=str(number))
+
+    return EventSourceResponse(numbered())
+
+
+@app.get("/sse/forever")
+async def sse_forever(request: Request) -> EventSourceResponse:
+    """Events until the client leaves (``silent=1``: one, then silence).
+
+    While its generator runs, a file ``sse-TOKEN`` exists in the server's temporary
+    directory, which every worker shares: the test sees the generator end from outside.
+    """
+    token = request.query.get("token", "")
+    if not token.isalnum():
+        raise HTTPException(400, "token: letters and digits")
+    silent = request.query.get("silent") == "1"
+    marker = os.path.join(tempfile.gettempdir(), f"sse-{token}")
+
+    async def endless() -> AsyncIterator[str]:
+        await anyio.Path(marker).touch()
+        try:
+            while True:
+                yield "tick"
+                if silent:
+                    await anyio.sleep_forever()
+                await anyio.sleep(STREAM_CHUNK_DELAY)
+        finally:
+            os.unlink(marker)  # not awaited: this runs while the request is being cancelled
+
+    return EventSourceResponse(endless())
 
 
 @app.get("/download")

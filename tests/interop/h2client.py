@@ -14,6 +14,7 @@ from typing import Literal
 
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
@@ -155,6 +156,38 @@ class H2Client:
                 break
         self.sock.settimeout(DEADLINE)
         return exchange
+
+    def read_until(self, path: str, until: bytes) -> int:
+        """GET ``path`` and read its body until ``until`` shows in it; return the stream id
+        (the rest of the body is left unread: ``reset`` it)."""
+        stream_id = self.conn.get_next_available_stream_id()
+        request_headers = [
+            (":method", "GET"),
+            (":path", path),
+            (":scheme", "https"),
+            (":authority", f"{self.host}:{self.port}"),
+        ]
+        self.conn.send_headers(stream_id, request_headers, end_stream=True)
+        self._flush()
+        streams = {stream_id: H2Response()}
+        exchange = H2Exchange(response=streams[stream_id], pushes={})
+        deadline = time.monotonic() + DEADLINE
+        while until not in exchange.response.body:
+            if time.monotonic() > deadline or exchange.response.ended:
+                raise AssertionError(f"{until!r} never came: {exchange.response.body!r}")
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("connection closed by the server")
+            for event in self.conn.receive_data(data):
+                self._handle(event, streams, exchange)
+            self._flush()
+        return stream_id
+
+    def reset(self, stream_id: int) -> None:
+        """Cancel a stream (RST_STREAM, CANCEL), as a browser leaving a page does; the
+        connection stays open."""
+        self.conn.reset_stream(stream_id, h2.errors.ErrorCodes.CANCEL)
+        self._flush()
 
     def _send_late_body(self, stream_id: int, body: bytes) -> None:
         try:

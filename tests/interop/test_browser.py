@@ -1,9 +1,10 @@
-"""A real browser: headless Chromium chats with the showcase over a WebSocket.
+"""A real browser: headless Chromium chats over a WebSocket and follows an event stream.
 
-Chromium (Debian's ``chromium`` package, no browser download) opens ``/chat`` served
-by uvicorn; the test drives the page through the DevTools protocol with a small
-client over the `websockets` library: it types a message, submits the form, and
-waits for the server's echo to appear in the page.
+Chromium (Debian's ``chromium`` package, no browser download) opens pages served by
+uvicorn; the test drives them through the DevTools protocol with a small client over
+the `websockets` library: it types a message, submits the form, and waits for the
+server's echo to appear in the page; and it opens the showcase's server-sent events
+page, whose ``EventSource`` reconnects, and resumes, each time the stream ends.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ DEADLINE = 15.0
 DEVTOOLS_URL = re.compile(r"DevTools listening on (ws://\S+)")
 
 chat_server = s.server_fixture("interop.app:app", [s.UVICORN_H11])
+showcase_server = s.server_fixture("examples.showcase:app", [s.UVICORN_H11])
 
 
 def chromium_binary() -> str:
@@ -134,3 +136,20 @@ def test_the_browser_chats_over_the_websocket(chat_server: s.Server, browser: in
             "the echo",
         )
     assert echoed == ["hello from chromium ✓"]
+
+
+def test_the_browser_follows_an_event_stream_and_resumes_from_the_last_event_id(
+    showcase_server: s.Server, browser: int
+) -> None:
+    """Four events per connection; the server ends each stream, the browser comes back
+    with ``Last-Event-ID`` and the stream resumes after it, until a 204 says it is over.
+    Without the header the stream would start again from 0 and never end."""
+    with page_of(browser) as devtools:
+        devtools.call("Page.navigate", url=f"{showcase_server.base_url}/events")
+        devtools.wait_for("document.body && document.body.dataset.state === 'done'", "the end")
+        received = devtools.evaluate(
+            "Array.from(document.querySelectorAll('#events li')).map(li => li.textContent)"
+        )
+        connections = devtools.evaluate("document.body.dataset.connections")
+    assert received == [f"event {n} (id {n})" for n in range(12)]
+    assert connections == "3"

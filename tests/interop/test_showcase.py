@@ -11,11 +11,15 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import time
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sse_events import Event, EventStreamParser
 from websockets.exceptions import InvalidStatus
 
 from interop import servers as s
@@ -24,6 +28,8 @@ from interop.conftest import CellFactory, protocol_cell
 from interop.h2client import H2Client
 
 showcase = s.server_fixture("interop.app:app", s.ALL)
+h2_showcase = s.server_fixture("interop.app:app", s.HTTP2)
+SETTLE_TIMEOUT = 5.0
 
 
 def get_json(client: httpx.Client, path: str, **options: Any) -> Any:
@@ -126,6 +132,75 @@ def test_streaming_response(showcase: s.Server, cell: CellFactory) -> None:
         assert "content-length" not in response.headers
         body = b"".join(response.iter_bytes())
     assert body == b"".join(f"line {n}\n".encode() for n in range(20))
+
+
+def read_events(chunks: Iterator[bytes], limit: int | None = None) -> list[Event]:
+    """The events of a streamed body, as a browser dispatches them; with ``limit``, stop
+    reading once that many came (keep ``chunks``: dropping it closes the response)."""
+    parser = EventStreamParser()
+    events: list[Event] = []
+    for chunk in chunks:
+        events += parser.feed(chunk)
+        if limit is not None and len(events) >= limit:
+            break
+    return events
+
+
+def test_server_sent_events(showcase: s.Server, cell: CellFactory) -> None:
+    """Events in order, framed so the client reads each two-line event back; resumable."""
+    protocol_cell(showcase, cell)
+    client = showcase.client()
+    with client.stream("GET", "/sse?n=50") as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+        assert response.headers["cache-control"] == "no-store"
+        assert "content-length" not in response.headers
+        events = read_events(response.iter_bytes())
+    expected = [Event(f"event {n}\nsecond line", "message", str(n)) for n in range(50)]
+    assert events == expected
+    with client.stream("GET", "/sse?n=50", headers={"last-event-id": "46"}) as response:
+        assert read_events(response.iter_bytes()) == expected[47:]
+
+
+@pytest.mark.parametrize("silent", [False, True], ids=["ticking", "silent"])
+def test_an_event_stream_stops_when_its_client_leaves(showcase: s.Server, silent: bool) -> None:
+    """The generator ends (its ``finally`` runs) once the client has gone, whether the
+    stream was sending or waiting for something to say."""
+    token = uuid.uuid4().hex
+    marker = showcase.temp_dir / f"sse-{token}"
+    client = showcase.client()
+    path = f"/sse/forever?token={token}&silent={int(silent)}"
+    with client.stream("GET", path) as response:
+        chunks = response.iter_bytes()
+        assert [e.data for e in read_events(chunks, limit=1)] == ["tick"]
+        assert marker.exists()
+    client.close()  # the connection goes: HTTP/1.1 and HTTP/2 alike
+    wait_until_gone(marker)
+
+
+def wait_until_gone(marker: Path) -> None:
+    """Poll until the event stream's marker file is gone (its generator ended)."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    while marker.exists():
+        if time.monotonic() > deadline:
+            pytest.fail(f"the event stream's generator still ran {SETTLE_TIMEOUT}s later")
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("silent", [False, True], ids=["ticking", "silent"])
+def test_an_http2_event_stream_stops_when_its_stream_is_reset(
+    h2_showcase: s.Server, silent: bool
+) -> None:
+    """A browser leaving the page resets the stream, and the connection stays open."""
+    assert h2_showcase.tls is not None
+    token = uuid.uuid4().hex
+    marker = h2_showcase.temp_dir / f"sse-{token}"
+    with H2Client(s.HOST, h2_showcase.port, h2_showcase.tls.client_context()) as h2:
+        stream = h2.read_until(f"/sse/forever?token={token}&silent={int(silent)}", b"tick")
+        assert marker.exists()
+        h2.reset(stream)
+        wait_until_gone(marker)  # while the connection is still open
+        assert h2.request("GET", "/").response.body == b"Hello, world!"
 
 
 def test_ranged_file_download(showcase: s.Server, cell: CellFactory) -> None:
