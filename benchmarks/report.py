@@ -48,10 +48,10 @@ How to read it:
 - The scopes say ASGI spec 2.3, as uvicorn's do. There a client that leaves is reported only
   through `receive()`, so microasgi's streaming and file responses (like Starlette's) watch
   for it, and stop the body when the client goes; BlackSheep and Falcon do not watch, and keep
-  producing for a client that has gone. Starlette runs a task group for every stream;
-  microasgi starts its watcher task only once the body first waits on the event loop, which
-  the file's reads do and the streaming scenario's chunks from memory never do. On a 2.4
-  server (where `send` raises instead) microasgi runs no watcher.
+  producing for a client that has gone. Starlette runs an anyio task group for every
+  stream; microasgi runs its watcher in an asyncio task of its own (a nursery on trio),
+  which anyio's task group costs several times over there. On a 2.4 server (where `send`
+  raises instead) microasgi runs no watcher.
 - **Server-sent events**: 16 events (a small JSON document with an id each) from an async
   generator. Raw ASGI frames them by hand; microasgi's `EventSourceResponse` and Starlette
   with sse-starlette's run with their default ping of 15 s, so each stream also runs a ping

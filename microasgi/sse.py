@@ -20,6 +20,7 @@ from typing import Any
 
 import anyio
 
+from microasgi._concurrency import Beside
 from microasgi._types import Message, RawHeaders, Send
 from microasgi.datastructures import HeadersArg
 from microasgi.exchange import Exchange
@@ -240,14 +241,13 @@ class EventSourceResponse(StreamingResponse):
         if self.ping is None or isinstance(self.content, list):
             await super()._send_body(exchange, chunks, with_trailers, sender.send)
             return
-        failure: Exception | None = None  # raised outside the group: not an ExceptionGroup
-        async with anyio.create_task_group() as group:
-            group.start_soon(sender.ping_after_silences, self.ping, group.cancel_scope)
-            try:
-                await super()._send_body(exchange, chunks, with_trailers, sender.send)
-            except Exception as exc:
-                failure = exc
-            group.cancel_scope.cancel()
+        failure: Exception | None = None  # raised outside the pinger's scope, as itself
+        with anyio.CancelScope() as scope:
+            async with Beside(sender.ping_after_silences, self.ping, scope):
+                try:
+                    await super()._send_body(exchange, chunks, with_trailers, sender.send)
+                except Exception as exc:
+                    failure = exc
         failure = failure or sender.failure
         if failure is not None:
             raise failure

@@ -14,6 +14,8 @@ from benchmarks import scenarios as sc
 from benchmarks.harness import ASGIApp, Unavailable
 from benchmarks.scenarios import Fixtures
 from microasgi import App, JSONResponse, PlainTextResponse, Request, StreamingResponse
+from microasgi.authentication import AuthCredentials, AuthenticationBackend, SimpleUser, requires
+from microasgi.middleware.authentication import AuthenticationMiddleware
 
 QUERY_NAMES = tuple(name for name, _ in sc.QUERY)
 FORM_NAMES = tuple(name for name, _ in sc.FORM)
@@ -135,7 +137,7 @@ def _websocket_app(fixtures: Fixtures) -> ASGIApp:
 
 
 def _file_app(fixtures: Fixtures) -> ASGIApp:
-    file_response = _require("microasgi.responses", "FileResponse")
+    file_response = _require("microasgi", "FileResponse")
     path = fixtures.file_path
 
     async def serve(request: Request) -> Any:
@@ -157,21 +159,19 @@ def _session_app(fixtures: Fixtures) -> ASGIApp:
 
 
 def _auth_app(fixtures: Fixtures) -> ASGIApp:
-    auth = _require("microasgi.authentication")
-    middleware = _require("microasgi.middleware.authentication", "AuthenticationMiddleware")
-    users = {sc.BEARER_TOKEN: (auth.AuthCredentials(["authenticated"]), auth.SimpleUser("ada"))}
+    users = {sc.BEARER_TOKEN: (AuthCredentials(["authenticated"]), SimpleUser("ada"))}
 
-    class TokenBackend(auth.AuthenticationBackend):  # type: ignore[misc]
+    class TokenBackend(AuthenticationBackend):
         async def authenticate(self, conn: Any) -> Any:
             kind, _, token = conn.headers.get("authorization", "").partition(" ")
             return users.get(token) if kind.lower() == "bearer" else None
 
-    @auth.requires("authenticated")
+    @requires("authenticated")
     async def me(request: Request) -> str:
         return str(request.user.display_name)
 
     app = _app("GET", "/me", me)
-    app.add_middleware(middleware, backend=TokenBackend())
+    app.add_middleware(AuthenticationMiddleware, backend=TokenBackend())
     return app
 
 
