@@ -86,14 +86,17 @@ class Beside:
         self._group: anyio.abc.TaskGroup | None = None
 
     async def __aenter__(self) -> None:
+        func, args = self._func, self._args
+        # The task holds what it needs: kept here, they would last as long as the block.
+        del self._func, self._args
         try:
             asyncio.get_running_loop()
         except RuntimeError:  # not asyncio: trio
             self._group = anyio.create_task_group()
             await self._group.__aenter__()
-            self._group.start_soon(self._func, *self._args)
+            self._group.start_soon(func, *args)
             return
-        self._task = asyncio.ensure_future(self._func(*self._args))
+        self._task = asyncio.ensure_future(func(*args))
 
     async def __aexit__(
         self,

@@ -293,16 +293,19 @@ class _Relay:
 
     It notes the disconnect, which stops the stream, and keeps body messages for a
     Request still reading them (a body echoed back), up to the body limit, so that
-    neither the disconnect nor a body byte is missed. The queue is made only when the
-    reader has to wait: most responses relay nothing.
+    neither the disconnect nor a body byte is missed. It lives as long as the stream,
+    so it keeps no more than it must: the queue is made only for a message that has
+    bytes, and the body's empty last message, all most streams ever see (a GET's), is
+    kept as a flag and handed over as a fresh message.
     """
 
-    __slots__ = ("_arrived", "_exchange", "_messages", "_receive", "failure")
+    __slots__ = ("_arrived", "_ended", "_exchange", "_messages", "_receive", "failure")
 
     def __init__(self, exchange: Exchange, receive: Receive) -> None:
         self._exchange = exchange
         self._receive = receive
         self._messages: collections.deque[Message] | None = None
+        self._ended = False  # an empty last body message came, not handed over yet
         self._arrived: anyio.Event | None = None
         self.failure: Exception | None = None
 
@@ -325,21 +328,27 @@ class _Relay:
                 if budget < 0:
                     continue  # the reader has what makes it fail with a 413: keep no more
                 budget -= len(message.get("body", b""))
-                self._keep(message)
+                self._keep(message, ended)
         except Exception as exc:  # the server's receive failed: the stream stops with it
             self.failure = exc
         stop.cancel()
 
-    def _keep(self, message: Message) -> None:
-        if self._messages is None:
-            self._messages = collections.deque()
-        self._messages.append(message)
+    def _keep(self, message: Message, last: bool) -> None:
+        if last and not message.get("body") and not self._messages:
+            self._ended = True
+        else:
+            if self._messages is None:
+                self._messages = collections.deque()
+            self._messages.append(message)
         if self._arrived is not None:
             self._arrived.set()
 
     async def receive(self) -> Message:
         """The next relayed message, waiting for the watcher if there is none yet."""
         while not self._messages:
+            if self._ended:
+                self._ended = False
+                return {"type": "http.request", "body": b"", "more_body": False}
             self._arrived = anyio.Event()
             await self._arrived.wait()
         return self._messages.popleft()

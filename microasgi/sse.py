@@ -148,6 +148,8 @@ class _Sender:
     durations are handed to it.
     """
 
+    __slots__ = ("_exchange", "_send", "failure", "pinging", "quiet_since", "sending")
+
     def __init__(self, exchange: Exchange, send: Send) -> None:
         self._exchange = exchange
         self._send = send

@@ -205,3 +205,22 @@ async def test_nothing_is_left_running_after_the_body() -> None:
         await run(body, leaves_after)
     await anyio.lowlevel.checkpoint()
     assert len(anyio.get_running_tasks()) == before
+
+
+async def test_a_get_body_the_stream_never_read_still_ends_for_a_late_reader() -> None:
+    # The relay takes the GET's one (empty, last) body message while the stream runs; a
+    # reader that asks for the body afterwards gets its end, once, and nothing else.
+    exchange = an_exchange(0.05)
+    seen: list[Message] = []
+
+    async def body(send: Send) -> None:
+        await anyio.sleep(0.01)  # the relay reads the body's end meanwhile
+        seen.append(await exchange.receive())
+        seen.append({"body": await exchange.read_body()})
+        await anyio.sleep_forever()
+
+    with anyio.fail_after(5):
+        await exchange.until_disconnect(body)
+    assert seen == [{"type": "http.request", "body": b"", "more_body": False}, {"body": b""}]
+    assert exchange.body_ended
+    assert exchange.disconnected
