@@ -48,10 +48,6 @@ class StreamingResponse(Response):
         scope = exchange.scope
         method = scope.get("method")
         with_trailers = self.trailers is not None and method != "HEAD" and wants_trailers(scope)
-        start: Message = {"type": "http.response.start", "status": self.status_code}
-        start["headers"] = self.raw_headers()
-        if with_trailers:
-            start["trailers"] = True
         content = self.content
         held = isinstance(content, list | tuple)
         chunks: AsyncIterator[Chunk]
@@ -62,7 +58,7 @@ class StreamingResponse(Response):
         else:
             chunks = iterate_in_thread(iter(content))
         try:
-            await exchange.send(start)
+            await exchange.send(self._start(with_trailers))
             if method == "HEAD":
                 await exchange.send({"type": "http.response.body", "body": b""})
             else:
@@ -77,6 +73,14 @@ class StreamingResponse(Response):
                 await _close(content)
         if self.background is not None:
             await run_callable(self.background)
+
+    def _start(self, with_trailers: bool) -> Message:
+        """The start message, made where it is sent: a stream does not keep it."""
+        start: Message = {"type": "http.response.start", "status": self.status_code}
+        start["headers"] = self.raw_headers()
+        if with_trailers:
+            start["trailers"] = True
+        return start
 
     async def _send_body(
         self, exchange: Exchange, chunks: AsyncIterator[Chunk], with_trailers: bool, send: Send
