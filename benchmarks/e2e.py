@@ -25,7 +25,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,8 @@ def server_command(server: str, target: str, port: int) -> list[str]:
             "--host", "127.0.0.1", "--port", str(port),
             "--http", "httptools", "--loop", "uvloop", "--workers", "1",
             "--no-access-log", "--log-level", "warning",
+            # Streams a framework never stops must not hold the shutdown up for long.
+            "--timeout-graceful-shutdown", "2",
         ]  # fmt: skip
     if server == "granian":
         return [
@@ -125,7 +127,11 @@ def _wait_ready(server: Server) -> None:
 
 def stop(server: Server) -> None:
     """Terminate the server by its PID (its own process group: granian has a worker child)."""
-    process = server.process
+    stop_process(server.process)
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM ``process``'s group, then SIGKILL it after a bounded wait."""
     if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
@@ -137,23 +143,38 @@ def stop(server: Server) -> None:
             process.wait(timeout=10)
 
 
+def spawn(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in the repository, in a process group of its own, output to ``log``."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=None if env is None else {**os.environ, **env},
+        )
+
+
 @contextlib.contextmanager
-def serving(server: str, frameworks: Sequence[str], log_dir: Path) -> Iterator[list[Server]]:
-    """Start one ``server`` per framework, wait until each answers, stop them all at the end."""
+def serving(
+    server: str,
+    frameworks: Sequence[str],
+    log_dir: Path,
+    target: Callable[[str], str] = apps.e2e_target,
+    env: dict[str, str] | None = None,
+) -> Iterator[list[Server]]:
+    """Start one ``server`` per framework, wait until each answers, stop them all at the end.
+
+    ``target`` names each framework's app (``module:factory``); ``env`` is added to theirs.
+    """
     running: list[Server] = []
     try:
         for framework in frameworks:
             port = _free_port()
-            log = log_dir / f"{server}-{framework}.log"
-            with log.open("wb") as out:
-                process = subprocess.Popen(
-                    server_command(server, apps.e2e_target(framework), port),
-                    cwd=ROOT,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
+            log = log_dir / f"{server}-{framework}-{port}.log"
+            process = spawn(server_command(server, target(framework), port), log, env)
             running.append(Server(framework, port, process, log))
         for srv in running:
             _wait_ready(srv)
@@ -228,11 +249,65 @@ def run_wrk(server: Server, path: str, duration: float, connections: int) -> dic
     ]  # fmt: skip
     out = subprocess.run(command, capture_output=True, text=True, timeout=duration + 30)
     if out.returncode != 0:
-        raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr}")
+        raise RuntimeError(f"wrk failed ({out.returncode}) on {url}: {out.stderr}{out.stdout}")
     figures = parse_wrk(out.stdout)
     cpu = group_cpu_seconds(server.process.pid) - cpu_before
     figures["cpu_us"] = cpu * 1e6 / figures["requests"] if figures["requests"] else 0.0
     return figures
+
+
+# A check of one server's answer on one path: None when right, else the result to report
+# instead of figures ({"status": "failed" or "not available", "reason": ...}).
+Check = Callable[[Server, str], dict[str, str] | None]
+
+
+def load_paths(
+    running: Sequence[Server],
+    paths: Mapping[str, str],
+    check: Check,
+    rounds: int,
+    duration: float,
+    connections: int,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Figures for every server of ``running`` and scenario of ``paths`` (name -> path):
+    each answer checked first, then a warm-up, then ``rounds`` interleaved rounds."""
+    results: dict[str, dict[str, dict[str, Any]]] = {s: {} for s in paths}
+    live: list[tuple[Server, str, str]] = []
+    for srv in running:
+        for scenario, path in paths.items():
+            refused = check(srv, path)
+            if refused is None:
+                live.append((srv, scenario, path))
+                continue
+            results[scenario][srv.framework] = refused
+            print(
+                f"  {srv.framework} {scenario}: {refused['status']}: {refused['reason']}",
+                file=sys.stderr,
+            )
+    for srv, _, path in live:  # warm-up, not recorded
+        run_wrk(srv, path, min(1.0, duration), connections)
+    samples: dict[tuple[str, str], list[dict[str, float]]] = {}
+    for r in range(rounds):
+        order = live[r % len(live) :] + live[: r % len(live)] if live else []
+        for srv, scenario, path in order:
+            figures = run_wrk(srv, path, duration, connections)
+            samples.setdefault((scenario, srv.framework), []).append(figures)
+        print(f"  round {r + 1}/{rounds} done", file=sys.stderr, flush=True)
+    for (scenario, framework), runs in samples.items():
+        results[scenario][framework] = {
+            "status": "ok",
+            "rps": statistics.median(run["rps"] for run in runs),
+            "p50_ms": statistics.median(run["p50_ms"] for run in runs),
+            "p99_ms": statistics.median(run["p99_ms"] for run in runs),
+            "cpu_us": statistics.median(run["cpu_us"] for run in runs),
+            "runs": runs,
+        }
+    return results
+
+
+def _check_greetings(server: Server, path: str) -> dict[str, str] | None:
+    error = check_answers(server.port)
+    return None if error is None else {"status": "failed", "reason": error}
 
 
 def measure_server(
@@ -244,39 +319,9 @@ def measure_server(
     log_dir: Path,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Figures for every framework and scenario under one server kind."""
-    results: dict[str, dict[str, dict[str, Any]]] = {s: {} for s in PATHS}
     print(f"{server}: starting {', '.join(frameworks)} ...", file=sys.stderr, flush=True)
     with serving(server, frameworks, log_dir) as running:
-        live = []
-        for srv in running:
-            error = check_answers(srv.port)
-            if error:
-                for scenario in PATHS:
-                    results[scenario][srv.framework] = {"status": "failed", "reason": error}
-                print(f"  {srv.framework}: FAILED the answer check: {error}", file=sys.stderr)
-            else:
-                live.append(srv)
-        for srv in live:  # warm-up, not recorded
-            for path in PATHS.values():
-                run_wrk(srv, path, min(1.0, duration), connections)
-        samples: dict[tuple[str, str], list[dict[str, float]]] = {}
-        for r in range(rounds):
-            order = live[r % len(live) :] + live[: r % len(live)] if live else []
-            for srv in order:
-                for scenario, path in PATHS.items():
-                    figures = run_wrk(srv, path, duration, connections)
-                    samples.setdefault((scenario, srv.framework), []).append(figures)
-            print(f"  round {r + 1}/{rounds} done", file=sys.stderr, flush=True)
-    for (scenario, framework), runs in samples.items():
-        results[scenario][framework] = {
-            "status": "ok",
-            "rps": statistics.median(run["rps"] for run in runs),
-            "p50_ms": statistics.median(run["p50_ms"] for run in runs),
-            "p99_ms": statistics.median(run["p99_ms"] for run in runs),
-            "cpu_us": statistics.median(run["cpu_us"] for run in runs),
-            "runs": runs,
-        }
-    return results
+        return load_paths(running, PATHS, _check_greetings, rounds, duration, connections)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
