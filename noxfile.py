@@ -94,7 +94,9 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
     """Benchmark against raw ASGI and the peers; write docs/benchmarks.md (not in the gate)."""
-    session.install("-e", ".[bench]")
+    # wrk loads the servers end to end; Redis carries the fan-out across two workers.
+    install_system_tools(session, [("wrk", "wrk"), *REDIS])
+    session.install("-e", ".[bench,redis]")
     session.run("python", "-m", "pytest", "benchmarks/tests", "-q", "-p", "no:cacheprovider")
     out = "benchmarks/results"
     session.run("python", "-m", "benchmarks.inproc", "--json", f"{out}/inproc.json")
@@ -109,4 +111,18 @@ def bench(session: nox.Session) -> None:
     )
     session.run("python", "-m", "benchmarks.routing", "--json", f"{out}/routing.json")
     session.run("python", "-m", "benchmarks.e2e", "--json", f"{out}/e2e.json")
+    session.run("python", "-m", "benchmarks.scale", "--json", f"{out}/scale.json")
+    # The streams again with tracemalloc in the servers: their Python heap, exactly.
+    session.run(
+        "python",
+        "-m",
+        "benchmarks.scale",
+        "--only",
+        "streams",
+        "--frameworks",
+        "raw,microasgi,starlette",
+        "--tracemalloc",
+        "--json",
+        f"{out}/scale-tracemalloc.json",
+    )
     session.run("python", "-m", "benchmarks.report")

@@ -28,8 +28,12 @@ def grouped_bars(
     series: Sequence[str],
     axis_label: str,
     max_value: float | None = None,
+    digits: int = 2,
 ) -> str:
-    """Horizontal bars, one group per label and one bar per series; None draws "n/a"."""
+    """Horizontal bars, one group per label and one bar per series; None draws "n/a".
+
+    Each bar is labelled with its value, with ``digits`` decimals.
+    """
     colors = {
         name: COLORS.get(name, _FALLBACK[i % len(_FALLBACK)]) for i, name in enumerate(series)
     }
@@ -82,7 +86,7 @@ def grouped_bars(
                 f'<rect x="{LABEL_W}" y="{by}" width="{w:.1f}" height="{BAR_H - 2}" '
                 f'fill="{colors[name]}"><title>{escape(name)}: {value:.3g}</title></rect>'
             )
-            out.append(f'<text x="{LABEL_W + w + 4:.1f}" y="{by + 9}">{value:.2f}</text>')
+            out.append(f'<text x="{LABEL_W + w + 4:.1f}" y="{by + 9}">{value:.{digits}f}</text>')
         y += group_h
     out.append("</svg>")
     return "\n".join(out)

@@ -2,8 +2,9 @@
 
     python -m benchmarks.report [--results benchmarks/results] [--out docs/benchmarks.md]
 
-Each of inproc.json, routing.json and e2e.json is optional; a missing one leaves its section
-saying how to produce it.
+Each of inproc.json, routing.json, e2e.json and scale.json (with scale-tracemalloc.json) is
+optional; a missing one leaves its section saying how to produce it. The scale section's
+memory chart is written beside the page.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import chart, tables
+from benchmarks import chart, scale_report, tables
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -277,13 +278,15 @@ def render(results: Path) -> str:
     """The whole page."""
     inproc, routing, e2e = (_load(results, name) for name in ("inproc", "routing", "e2e"))
     on_uvloop = _load(results, "inproc-uvloop")
+    scale = _load(results, "scale")
     sections = [
         INTRO,
         inproc_section(inproc),
         uvloop_section(on_uvloop),
         routing_section(routing),
         e2e_section(e2e),
-        env_section([inproc, on_uvloop, routing, e2e]),
+        scale_report.scale_section(scale, _load(results, "scale-tracemalloc")),
+        env_section([inproc, on_uvloop, routing, e2e, scale]),
     ]
     return "\n".join(s for s in sections if s)
 
@@ -297,6 +300,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render(args.results))
     print(f"wrote {args.out}")
+    svg = scale_report.write_chart(_load(args.results, "scale"), args.out.parent)
+    if svg is not None:
+        print(f"wrote {svg}")
     return 0
 
 
