@@ -33,7 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +107,9 @@ async def _stats(port: int) -> tuple[int, int, int]:
     return int(live), int(events), int(heap)
 
 
-async def _until_live(port: int, done: Any, wait: float) -> tuple[float | None, int]:
+async def _until_live(
+    port: int, done: Callable[[int], bool], wait: float
+) -> tuple[float | None, int]:
     """Poll /stats until ``done(live)``: (seconds it took or None, the last live count)."""
     start = time.perf_counter()
     while True:
@@ -155,7 +157,7 @@ async def echo_cpu(servers: Sequence[e2e.Server]) -> dict[str, list[float]]:
         for srv in servers:  # warm-up, not recorded
             await loadclient.echo_all(clients[srv.framework], "warm")
         for r in range(ECHO_SAMPLES):
-            for srv in servers[r % len(servers) :] + servers[: r % len(servers)]:
+            for srv in [*servers[r % len(servers) :], *servers[: r % len(servers)]]:
                 start = cpu_seconds(srv.process.pid)
                 for i in range(ECHOES_PER_SAMPLE):
                     await loadclient.echo_all(clients[srv.framework], f"echo {r} {i}")
@@ -221,7 +223,7 @@ async def fanout(ports: Sequence[int]) -> dict[str, Any]:
     try:
         # A member subscribes just after its handshake: publish until one reaches all.
         for attempt in range(20):
-            with contextlib.suppress(TimeoutError):
+            with contextlib.suppress(asyncio.TimeoutError):
                 await arrivals.publish(publisher, f"ready {attempt}", 1.0)
                 break
         else:

@@ -3,6 +3,8 @@ results (scale.json, and scale-tracemalloc.json for the Python heap per stream).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -189,11 +191,13 @@ def memory_chart(data: dict[str, Any]) -> str:
                 (label, {fw: r["kib_per_stream"] if _ok(r) else None for fw, r in results.items()})
             )
     series = list(dict.fromkeys(fw for _, row in groups for fw in row))
+    largest = max((v for _, row in groups for v in row.values() if v is not None), default=10.0)
     return chart.grouped_bars(
         "Server memory (RSS) per connection or stream, KiB (shorter is better)",
         groups,
         series,
         "KiB per connection or stream, uvicorn, one worker",
+        max_value=math.ceil(largest / 10) * 10,  # grid lines on round numbers
         digits=1,
     )
 
@@ -259,7 +263,8 @@ REASONS = {
         "is never closed, only dropped)"
     ),
 }
-METRICS = (
+Figure = Callable[[dict[str, Any], str], float]  # a result's figure (given the top count)
+METRICS: tuple[tuple[str, str, Figure, str], ...] = (
     ("idle", "idle WebSocket memory", lambda r, top: r["kib_per_connection"][top], "KiB"),
     ("idle", "CPU per echoed message", lambda r, top: r["cpu_us_per_message"], "µs"),
     ("stream", "stream memory", lambda r, top: r["kib_per_stream"], "KiB"),

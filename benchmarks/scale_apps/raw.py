@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from benchmarks.harness import ASGIApp, Message, Receive, Scope, Send
@@ -47,7 +48,8 @@ async def _until_disconnect(receive: Receive, body: Callable[[], Awaitable[None]
     except asyncio.CancelledError:
         if not gone:
             raise
-        task.uncancel()  # the cancel was ours: the request ends normally
+        if sys.version_info >= (3, 11):
+            task.uncancel()  # the cancel was ours: the request ends normally
     finally:
         watcher.cancel()
 
