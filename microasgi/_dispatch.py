@@ -103,7 +103,11 @@ class Dispatcher:
                 await self._call(route, params, scope, exchange)
             else:
                 request = Request(scope, exchange=exchange)
-                call = functools.partial(run_callable, route.endpoint, request, **params)
+                endpoint = route.endpoint
+                if route.is_async:
+                    call = functools.partial(endpoint, request, **params)
+                else:
+                    call = functools.partial(run_callable, endpoint, request, **params)
                 await self._hooked(hooks, request, call)
 
     def _limits(self, overrides: LimitOverrides) -> Limits:

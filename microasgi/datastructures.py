@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import functools
+import re
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, fields, replace
@@ -187,9 +189,19 @@ def encode_header(name: str, value: str) -> tuple[bytes, bytes]:
         value = str(value)
     if "\r" in value or "\n" in value or "\0" in value:
         raise ValueError(f"header {name!r} holds a CR, LF or NUL character")
-    if not name or not name.isascii() or any(c in name for c in " \t\r\n:\0"):
+    return _header_name(name), value.encode("latin-1")
+
+
+_BAD_NAME = re.compile("[ \t\r\n:\0]")
+
+
+@functools.lru_cache(maxsize=512)
+def _header_name(name: str) -> bytes:
+    """A header name checked and encoded, once: an app sets the same few names again and
+    again (a response's headers changed after it was made are all encoded at its send)."""
+    if not name or not name.isascii() or _BAD_NAME.search(name):
         raise ValueError(f"invalid header name {name!r}")
-    return name.lower().encode("latin-1"), value.encode("latin-1")
+    return name.lower().encode("latin-1")
 
 
 def encode_headers(headers: HeadersArg | None) -> RawHeaders:

@@ -6,15 +6,15 @@ from __future__ import annotations
 import re
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import anyio
 import pytest
 
-from microasgi import App, Request
+from microasgi import App, HTTPException, PlainTextResponse, Request, Response, WebSocket
 from microasgi._types import Message
 from microasgi.middleware.cors import CORSMiddleware
-from microasgi.testing import TestClient
+from microasgi.testing import TestClient, WebSocketDenied
 
 mypy_api = pytest.importorskip("mypy.api", reason="mypy is in the test extra")
 
@@ -226,3 +226,33 @@ def test_the_user_code_checked_here_is_the_code_a_user_would_run() -> None:
         "/upload",
         "/ws",
     ]
+
+
+# --- a parameterised Request in an exception handler --------------------------------
+
+
+class Config(TypedDict):
+    """A lifespan state, as a user declares it."""
+
+    motto: str
+
+
+@pytest.mark.anyio
+async def test_an_error_handler_taking_a_parameterised_request_answers_http_only() -> None:
+    app = App()
+
+    @app.exception_handler(404)
+    async def not_found(request: Request[Config], exc: HTTPException) -> Response:
+        return PlainTextResponse("no such page", 404)
+
+    @app.websocket("/ws")
+    async def ws(websocket: WebSocket) -> None:
+        raise HTTPException(404)
+
+    async with TestClient(app) as client:
+        page = await client.get("/missing")
+        with pytest.raises(WebSocketDenied) as denied:
+            async with client.websocket_connect("/ws"):
+                pass
+    assert (page.status_code, page.text) == (404, "no such page")
+    assert (denied.value.response.status_code, denied.value.response.text) == (404, "Not Found")
