@@ -679,3 +679,33 @@ async def test_request_hooks_do_not_run_for_websockets_nor_websocket_hooks_for_r
     async with TestClient(app) as client:
         assert (await client.get("/page")).text == "page"
     assert log == ["request-hook", "request-hook"]
+
+
+async def test_a_mounted_routers_websockets_get_the_apps_hooks_then_its_own() -> None:
+    log: list[str] = []
+    app, live = App(), Router()
+
+    @app.before_websocket
+    async def app_hook(websocket: WebSocket) -> None:
+        log.append("app")
+
+    @live.before_websocket
+    async def live_hook(websocket: WebSocket) -> None:
+        log.append("live")
+        if websocket.path_params.get("feed") == "closed":
+            raise HTTPException(403, "closed feed")
+
+    @live.websocket("/{feed}")
+    async def feed(websocket: WebSocket, feed: str) -> None:
+        await websocket.accept()
+        await websocket.send_text(feed)
+
+    app.mount("/live", live)
+    async with TestClient(app) as client:
+        async with client.websocket_connect("/live/news") as ws:
+            assert await ws.receive_text() == "news"
+        with pytest.raises(WebSocketDenied) as denied:
+            async with client.websocket_connect("/live/closed"):
+                pass
+    assert denied.value.response.status_code == 403
+    assert log == ["app", "live", "app", "live"]

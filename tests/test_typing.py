@@ -21,7 +21,17 @@ mypy_api = pytest.importorskip("mypy.api", reason="mypy is in the test extra")
 USER_CODE = """
 from typing import TypedDict
 
-from microasgi import App, BackgroundTasks, Request, Router, State, WebSocket
+from microasgi import (
+    App,
+    BackgroundTask,
+    BackgroundTasks,
+    JSONResponse,
+    PlainTextResponse,
+    Request,
+    Router,
+    State,
+    WebSocket,
+)
 from microasgi.endpoints import HTTPEndpoint, WebSocketEndpoint
 from microasgi.middleware.cors import CORSMiddleware
 
@@ -102,6 +112,8 @@ def send_mail(to: str, *, subject: str) -> None: ...
 
 tasks = BackgroundTasks()
 tasks.add_task(send_mail, "ada@example.com", subject="hi")
+response = JSONResponse({"ok": True}, background=tasks)
+single = PlainTextResponse("ok", background=BackgroundTask(send_mail, "bob@x.org", subject="x"))
 app.add_middleware(CORSMiddleware, allow_origins=["https://example.com"], max_age=60)
 
 # Each line below is a mistake the checker must report.
