@@ -69,10 +69,10 @@ def test_websocket_exception_before_accept_refuses_the_handshake(served: s.Serve
 def test_a_failing_background_task_leaves_the_response_whole_and_reaches_the_server(
     served: s.Server,
 ) -> None:
-    client = served.client()
-    response = client.get("/background")
+    response = served.client().get("/background")
     assert (response.status_code, response.text) == (200, "sent before the task")
-    assert client.get("/").text == "ok"  # the same connection still serves
+    # A new connection: a server may close the one whose app raised (uvicorn's h11 does).
+    assert served.client().get("/").text == "ok"
     if served.config.family in LOGS_ERRORS:
         assert TASK_ERROR in wait_for_log(served, TASK_ERROR)
 
