@@ -10,6 +10,11 @@ route going on after it (``/files/{p:path}/edit``) wins. Paths with no parameter
 are also kept in a dict, so the common case is a single hit. The trie is built once,
 lazily, on the first lookup after a change (a change to an included router counts), so
 converters registered after a route still apply to it.
+
+Routes also carry plain data for the dispatcher, which alone acts on it: the hooks of the
+routers each is served through (resolved when a tree is built, so hooks registered later
+count too) and the limits it sets. A class-based view's route answers the verbs its class
+has methods for, each method's signature checked as a handler's is.
 """
 
 from __future__ import annotations
@@ -326,13 +331,14 @@ class Route(BaseRoute):
         if views is None:
             self.methods = _methods(methods, path)
         else:  # a class-based view answers the methods it has functions for
+            view = _endpoint_name(endpoint)
             if not views:
-                raise TypeError(f"route {path!r}: {self.name} defines no method (get, post...)")
+                raise TypeError(f"route {path!r}: {view} defines no method (get, post...)")
             self.methods = _methods(views if methods is None else methods, path)
             missing = self.methods - views.keys() - {"HEAD"}
             if missing:
                 raise TypeError(
-                    f"route {path!r}: {self.name} has no method for {', '.join(sorted(missing))}"
+                    f"route {path!r}: {view} has no method for {', '.join(sorted(missing))}"
                 )
         self.check()
         self.is_async = is_async_callable(endpoint)
