@@ -37,6 +37,7 @@ SESSION_SECRET = "bench-session-secret"
 SESSION_USER = "ada"
 STARLETTE_SESSION_COOKIE = "starlette_session"  # Starlette reads its own cookie
 BEARER_TOKEN = "bench-token"
+HOOK_HEADER = (b"x-hooked", b"after")  # what the after hook (or middleware) adds
 
 _BASE_HEADERS = [
     (b"host", b"127.0.0.1:8000"),
@@ -263,8 +264,11 @@ def _http_check(
     body: bytes | None = None,
     content_type: bytes | None = None,
     json_value: object | None = None,
+    header: tuple[bytes, bytes] | None = None,
 ) -> Check:
     def check(answer: Answer) -> str | None:
+        if header is not None and _header(answer, header[0]) != header[1]:
+            return f"no {header[0]!r}: {header[1]!r} header"
         if answer.status != 200:
             return f"status {answer.status}, body {answer.body[:200]!r}"
         if json_value is not None:
@@ -422,6 +426,14 @@ def all_scenarios() -> list[Scenario]:
                 _body_messages(b""),
             ),
             _http_check(SESSION_USER.encode()),
+        ),
+        Scenario(
+            "hooks",
+            "a before and an after hook around plaintext",
+            Request(_http_scope("GET", "/hooks"), _body_messages(b"")),
+            # The body comes from the before hook (through request state), the header
+            # from the after hook: neither can be skipped.
+            _http_check(HELLO, b"text/plain", header=HOOK_HEADER),
         ),
     ]
 

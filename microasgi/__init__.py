@@ -1,8 +1,9 @@
 """microasgi: a small, fast, complete ASGI micro-framework."""
 
 from microasgi.app import App
+from microasgi.background import BackgroundTask, BackgroundTasks
 from microasgi.datastructures import FormData, State, UploadFile
-from microasgi.exceptions import ClientDisconnect, HTTPException
+from microasgi.exceptions import ClientDisconnect, HTTPException, WebSocketException
 from microasgi.fileresponse import FileResponse
 from microasgi.requests import HTTPConnection, Request
 from microasgi.responses import (
@@ -21,6 +22,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "App",
+    "BackgroundTask",
+    "BackgroundTasks",
     "ClientDisconnect",
     "EventSourceResponse",
     "FileResponse",
@@ -41,4 +44,5 @@ __all__ = [
     "UploadFile",
     "WebSocket",
     "WebSocketDisconnect",
+    "WebSocketException",
 ]

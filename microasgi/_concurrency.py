@@ -17,9 +17,12 @@ T = TypeVar("T")
 
 
 def is_async_callable(obj: Any) -> bool:
-    """Tell whether calling ``obj`` returns an awaitable (async functions and objects)."""
+    """Tell whether calling ``obj`` returns an awaitable (async functions and objects,
+    and classes whose instances are awaitable: class-based views)."""
     while isinstance(obj, functools.partial):
         obj = obj.func
+    if isinstance(obj, type):
+        return hasattr(obj, "__await__")
     return inspect.iscoroutinefunction(obj) or inspect.iscoroutinefunction(
         getattr(obj, "__call__", None)  # noqa: B004 - async callable objects
     )

@@ -6,17 +6,24 @@ error goes to the error layer, and the exchange's end closes what the request op
 A WebSocket handler gets a ``WebSocket`` and is ended with the close its state calls for.
 A mounted Router is served here as part of the App; any other mounted app gets a copy
 of the scope for its prefix.
+
+A route's hooks (resolved when its lookup tree was built) run around its handler; a
+route without any, the common case, takes the path it would take if hooks did not
+exist. A route with limits of its own sets them on the exchange before its handler runs.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import functools
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from microasgi._concurrency import run_callable
 from microasgi._errors import ErrorLayer
+from microasgi._hooks import NO_HOOKS, AsyncHook, Hooks
 from microasgi._types import ASGIApp, Receive, Scope, Send
-from microasgi.datastructures import Limits
+from microasgi.datastructures import LimitOverrides, Limits, overridden
 from microasgi.exceptions import HTTPException
 from microasgi.exchange import Exchange
 from microasgi.requests import ROOT_KEY, Request
@@ -32,7 +39,7 @@ if TYPE_CHECKING:
 class Dispatcher:
     """The innermost layer of an App: looks the request up once and calls what answers it."""
 
-    __slots__ = ("app", "errors", "lifespan", "limits", "router")
+    __slots__ = ("app", "errors", "lifespan", "limits", "route_limits", "router")
 
     def __init__(self, app: App, errors: ErrorLayer, lifespan: ASGIApp) -> None:
         self.app = app
@@ -40,6 +47,8 @@ class Dispatcher:
         self.limits: Limits = app.limits
         self.errors = errors
         self.lifespan = lifespan
+        # The App's limits with each route's overrides, made once per distinct override.
+        self.route_limits: dict[LimitOverrides, Limits] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer one http request, or dispatch a websocket or lifespan scope."""
@@ -54,7 +63,7 @@ class Dispatcher:
             return
         exchange = Exchange(scope, receive, send, self.limits)
         try:
-            await self._answer(self.router, scope, exchange)
+            await self._answer(self.router, scope, exchange, NO_HOOKS)
         except Exception as exc:
             if await self.errors.answer_http(exc, exchange):
                 raise
@@ -64,52 +73,111 @@ class Dispatcher:
 
     # http
 
-    async def _answer(self, router: Router, scope: Scope, exchange: Exchange) -> None:
+    async def _answer(self, router: Router, scope: Scope, exchange: Exchange, outer: Hooks) -> None:
+        """Answer with ``router``'s routes; ``outer``: the hooks of the routers that mount it."""
         found = router.lookup("http", route_path(scope), scope["method"])
         match = found.match
         if match is None:
-            await self._unmatched(found, scope, exchange)
-            return
-        if match.mount is not None:
-            await self._http_mount(match.mount, scope, exchange)
-            return
-        route = match.route
-        assert isinstance(route, Route)
-        params = match.params
-        # A static route's match, and its empty dict, are shared: each request gets its own.
-        scope["path_params"] = params if params else {}
+            hooks = outer + router.hooks
+            if hooks is NO_HOOKS:
+                response = await self._unmatched(found, scope)
+                await response.respond(exchange)
+            else:
+                request = Request(scope, exchange=exchange)
+                await self._hooked(hooks, request, functools.partial(self._unmatched, found, scope))
+        elif match.mount is not None:
+            await self._http_mount(match.mount, scope, exchange, outer)
+        else:
+            route = match.route
+            assert isinstance(route, Route)
+            params = match.params
+            # A static route's match, and its empty dict, are shared: each request gets its own.
+            scope["path_params"] = params if params else {}
+            if route.limits is not None:
+                exchange.limits = self._limits(route.limits)
+            hooks = route.hooks if outer is NO_HOOKS else outer + route.hooks
+            if hooks is not NO_HOOKS:
+                await self._call_hooked(hooks, route, params, scope, exchange)
+                return
+            # No hook: the handler's value goes out as it is (the common case).
+            request = Request(scope, exchange=exchange)
+            endpoint = route.endpoint
+            if route.is_async:
+                result = await (endpoint(request, **params) if params else endpoint(request))
+            else:
+                result = await run_callable(endpoint, request, **params)
+            if isinstance(result, Response):
+                await result.respond(exchange)
+                return
+            messages = plain_messages(result, scope["method"])
+            if messages is None:
+                await to_response(result).respond(exchange)
+                return
+            await exchange.send(messages[0])
+            if exchange.body_unread():
+                await exchange.finish_body()
+            await exchange.send(messages[1])
+
+    def _limits(self, overrides: LimitOverrides) -> Limits:
+        limits = self.route_limits.get(overrides)
+        if limits is None:
+            limits = self.route_limits[overrides] = overridden(self.limits, overrides)
+        return limits
+
+    async def _call_hooked(
+        self,
+        hooks: Hooks,
+        route: Route,
+        params: dict[str, object],
+        scope: Scope,
+        exchange: Exchange,
+    ) -> None:
         request = Request(scope, exchange=exchange)
         endpoint = route.endpoint
         if route.is_async:
-            result = await (endpoint(request, **params) if params else endpoint(request))
+            call = functools.partial(endpoint, request, **params)
         else:
-            result = await run_callable(endpoint, request, **params)
-        if isinstance(result, Response):
-            await result.respond(exchange)
-            return
-        messages = plain_messages(result, scope["method"])
-        if messages is None:
-            await to_response(result).respond(exchange)
-            return
-        await exchange.send(messages[0])
-        if exchange.body_unread():
-            await exchange.finish_body()
-        await exchange.send(messages[1])
+            call = functools.partial(run_callable, endpoint, request, **params)
+        await self._hooked(hooks, request, call)
 
-    async def _http_mount(self, mount: Mount, scope: Scope, exchange: Exchange) -> None:
+    async def _hooked(
+        self, hooks: Hooks, request: Request, call: Callable[[], Awaitable[Any]]
+    ) -> None:
+        """Answer through hooks: the before ones (the first value one returns answers),
+        ``call`` (the handler), then the after ones on the response, whether it came
+        from the handler, a before hook or a handled error (never on a 500)."""
+        try:
+            for hook in hooks.before:
+                result = await hook(request)
+                if result is not None:
+                    break
+            else:  # no before hook answered
+                result = await call()
+            response = to_response(result)
+        except Exception as exc:
+            handled = await self.errors.handled_response(exc, request)
+            if handled is None:
+                raise
+            response = handled
+        for after in hooks.after:
+            response = _replacement(after, await after(request, response))
+        await response.respond(request.exchange)
+
+    async def _http_mount(
+        self, mount: Mount, scope: Scope, exchange: Exchange, outer: Hooks
+    ) -> None:
         child = self._child_scope(mount, scope)
         if isinstance(mount.app, Router):  # part of this App: its handlers, errors, limits
-            await self._answer(mount.app, child, exchange)
+            await self._answer(mount.app, child, exchange, outer + mount.hooks)
         else:
             await mount.app(child, exchange.receive, exchange.asgi_send)
 
-    async def _unmatched(self, found: Lookup, scope: Scope, exchange: Exchange) -> None:
+    async def _unmatched(self, found: Lookup, scope: Scope) -> Response:
         """404, 405 (OPTIONS: 204) with ``Allow``, or a redirect to the other slash."""
         if found.allow:
             allow = ", ".join(sorted(found.allow | {"OPTIONS"}))
             if scope["method"] == "OPTIONS":
-                await Response(None, 204, {"allow": allow}).respond(exchange)
-                return
+                return Response(None, 204, {"allow": allow})
             raise HTTPException(405, headers={"allow": allow})
         if found.redirect is None:
             raise HTTPException(404)
@@ -119,7 +187,7 @@ class Dispatcher:
         query = scope.get("query_string", b"")
         if query:
             target += "?" + query.decode("latin-1")
-        await RedirectResponse(target, 308).respond(exchange)
+        return RedirectResponse(target, 308)
 
     def _child_scope(self, mount: Mount, scope: Scope) -> Scope:
         child = mount.child_scope(scope)
@@ -130,22 +198,37 @@ class Dispatcher:
 
     # websockets
 
-    async def websocket(self, router: Router, scope: Scope, receive: Receive, send: Send) -> None:
+    async def websocket(
+        self,
+        router: Router,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        outer: Hooks = NO_HOOKS,
+    ) -> None:
         """Run the WebSocket handler ``router`` has for ``scope``, and end the connection."""
         match = router.lookup("websocket", route_path(scope)).match
         if match is not None and match.mount is not None:
-            child = self._child_scope(match.mount, scope)
-            if isinstance(match.mount.app, Router):
-                await self.websocket(match.mount.app, child, receive, send)
+            mount = match.mount
+            child = self._child_scope(mount, scope)
+            if isinstance(mount.app, Router):
+                await self.websocket(mount.app, child, receive, send, outer + mount.hooks)
             else:
-                await self.errors.guard_websocket(match.mount.app, child, receive, send)
+                await self.errors.guard_websocket(mount.app, child, receive, send)
             return
         websocket = WebSocket(scope, receive, send)
         try:
             if match is None or match.route is None:
+                hooks = (outer + router.hooks).websocket
+                if hooks and not await _admitted(hooks, websocket):
+                    return
                 raise HTTPException(404)
             scope["path_params"] = match.params
-            await run_callable(match.route.endpoint, websocket, **match.params)
+            route = match.route
+            hooks = (route.hooks if outer is NO_HOOKS else outer + route.hooks).websocket
+            if hooks and not await _admitted(hooks, websocket):
+                return
+            await run_callable(route.endpoint, websocket, **match.params)
         except WebSocketDisconnect:
             pass  # the client left (or the handler gave up): a normal end
         except Exception as exc:
@@ -153,3 +236,26 @@ class Dispatcher:
                 raise
             return
         await self.errors.end_websocket(websocket)
+
+
+async def _admitted(hooks: tuple[AsyncHook, ...], websocket: WebSocket) -> bool:
+    """Run before_websocket hooks; False once one returned a value, which denied the
+    connection (one that raises denies it through the error layer)."""
+    for hook in hooks:
+        result = await hook(websocket)
+        if result is not None:
+            await websocket.deny(to_response(result))
+            return False
+    return True
+
+
+def _replacement(hook: AsyncHook, result: Any) -> Response:
+    """What an after_request hook returned, as the response from now on."""
+    if result is None:
+        if isinstance(hook, functools.partial) and hook.func is run_callable:
+            hook = hook.args[0]  # a sync hook, as the dispatcher calls it
+        name = getattr(hook, "__qualname__", repr(hook))
+        raise TypeError(
+            f"after_request hook {name} returned None: return the response, changed or replaced"
+        )
+    return to_response(result)

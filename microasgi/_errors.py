@@ -16,7 +16,8 @@ middleware, the App puts this layer's guard outermost (``ErrorLayer.guard``), wh
 answers what the middleware themselves raise. For WebSockets an error before accept
 denies the handshake (with the handler's or the default response where the server
 supports it, else a close the server turns into a 403); after accept it closes with 1011.
-A ``WebSocketDisconnect`` is a normal end.
+A ``WebSocketDisconnect`` is a normal end; a ``WebSocketException`` is the handler's
+chosen end, a close with its code (before accept too: the server then answers 403).
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ import functools
 import inspect
 import sys
 import traceback
+import typing
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
 
 from microasgi._concurrency import run_callable
 from microasgi._types import ASGIApp, Message, Receive, Scope, Send
 from microasgi.datastructures import DEFAULT_LIMITS, Limits
-from microasgi.exceptions import ClientDisconnect, HTTPException
+from microasgi.exceptions import ClientDisconnect, HTTPException, WebSocketException
 from microasgi.exchange import Exchange
 from microasgi.requests import Request
 from microasgi.responses import PlainTextResponse, Response
@@ -92,8 +94,9 @@ def handler_kind(handler: ExceptionHandler) -> Kind | None:
         return None
     annotation = parameters[0].annotation
     if isinstance(annotation, str):
-        name = annotation.rpartition(".")[2]
+        name = annotation.partition("[")[0].rpartition(".")[2]  # "Request[MyState]" too
         return "http" if name == "Request" else "websocket" if name == "WebSocket" else None
+    annotation = typing.get_origin(annotation) or annotation  # Request[MyState]: Request
     if isinstance(annotation, type):
         if issubclass(annotation, Request):
             return "http"
@@ -157,6 +160,18 @@ class ErrorLayer:
 
     # HTTP
 
+    async def handled_response(self, exc: Exception, request: Request) -> Response | None:
+        """The response a handled error (an ``HTTPException``, or one a handler other
+        than the 500 one answers) ends the request with; None for any other error, which
+        ``answer_http`` then answers. Raises what the error's handler raises."""
+        if isinstance(exc, ClientDisconnect) or request.exchange.started:
+            return None
+        error = _the_one_error(exc)
+        handler = self.handler_for(error, "http")
+        if not self._is_handled(error, handler):
+            return None
+        return await self._response_for(error, handler, lambda: request)
+
     async def answer_http(self, exc: Exception, exchange: Exchange) -> bool:
         """Answer a request that failed with ``exc``; True when ``exc`` must propagate."""
         if isinstance(exc, ClientDisconnect):
@@ -186,9 +201,16 @@ class ErrorLayer:
         propagate."""
         error = _the_one_error(exc)
         handler = self.handler_for(error, "websocket")
-        handled = self._is_handled(error, handler)
+        handled = self._is_handled(error, handler) or isinstance(error, WebSocketException)
         state = websocket.connection_state
-        if state is WebSocketState.CONNECTED:
+        if isinstance(error, WebSocketException) and (
+            state is WebSocketState.CONNECTED or handler in (None, self.handlers.get(500))
+        ):
+            # The handler's chosen close. Before accept too, as Starlette does: the server
+            # refuses with a 403 whatever extensions it offers (no client sees the code).
+            with contextlib.suppress(WebSocketDisconnect):  # the client already left
+                await websocket.close(error.code, error.reason)
+        elif state is WebSocketState.CONNECTED:
             await websocket.close(1011)
         elif state is WebSocketState.CONNECTING:
             try:

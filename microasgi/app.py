@@ -11,21 +11,32 @@ it at the first call.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 from urllib.parse import quote
 
 from microasgi._dispatch import Dispatcher
 from microasgi._errors import ErrorLayer, ExceptionHandler, HandlerKey
 from microasgi._types import ASGIApp, Message, Receive, Scope, Send
-from microasgi.datastructures import DEFAULT_LIMITS, Limits, State
+from microasgi.datastructures import DEFAULT_LIMITS, Limits, RouteLimits, State
 from microasgi.lifespan import Hook, Lifespan, LifespanFunc, report_failure
 from microasgi.requests import APP_KEY, ROOT_KEY
 from microasgi.routing import Converter, Handler, Mount, Router
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 F = TypeVar("F", bound=Callable[..., Any])
 H = TypeVar("H", bound=Hook)
 L = TypeVar("L", bound=LifespanFunc)
 E = TypeVar("E", bound=ExceptionHandler)
+RH = TypeVar("RH", bound=Callable[..., Any])
+P = ParamSpec("P")
+
+
+class MiddlewareFactory(Protocol[P]):
+    """A pure ASGI middleware class: ``cls(app, **options)`` is an ASGI app."""
+
+    def __call__(self, app: ASGIApp, /, *args: P.args, **kwargs: P.kwargs) -> ASGIApp: ...
 
 
 class App:
@@ -60,7 +71,7 @@ class App:
         self._lifespan = Lifespan(self, self._mounted_apps)
         self._lifespan.func = lifespan
         self.exception_handlers: dict[HandlerKey, ExceptionHandler] = {}
-        self._middleware: list[tuple[Callable[..., ASGIApp], dict[str, Any]]] = []
+        self._middleware: list[tuple[Callable[..., ASGIApp], tuple[Any, ...], dict[str, Any]]] = []
         self._stack: ASGIApp | None = None
 
     # ASGI
@@ -122,8 +133,8 @@ class App:
         self.router.prepare()
         errors = ErrorLayer(self.exception_handlers, self.debug, self.limits)
         app: ASGIApp = Dispatcher(self, errors, self._lifespan)
-        for cls, options in self._middleware:
-            app = cls(app, **options)
+        for cls, args, options in self._middleware:
+            app = cls(app, *args, **options)
         if self._middleware:
             app = errors.guard(app)
         self._stack = app
@@ -150,11 +161,17 @@ class App:
 
     # middleware and errors
 
-    def add_middleware(self, cls: Callable[..., ASGIApp], **options: Any) -> None:
-        """Wrap the app in pure ASGI middleware ``cls(app, **options)`` (last added: outermost)."""
+    def add_middleware(
+        self, cls: MiddlewareFactory[P], /, *args: P.args, **options: P.kwargs
+    ) -> None:
+        """Wrap the app in pure ASGI middleware ``cls(app, **options)`` (last added: outermost).
+
+        The options are checked against ``cls`` by type checkers; at run time, when the
+        App starts (lifespan startup): a typo fails startup, not the first request.
+        """
         if self._stack is not None:
             raise RuntimeError("cannot add middleware after the application has started")
-        self._middleware.append((cls, options))
+        self._middleware.append((cls, args, options))
 
     def add_exception_handler(self, key: HandlerKey, handler: ExceptionHandler) -> None:
         """Answer exceptions of class ``key`` (or HTTPExceptions of status ``key``)."""
@@ -186,33 +203,65 @@ class App:
         self._lifespan.func = func
         return func
 
+    # hooks: kept by the App's Router, so they come first for every route
+
+    def before_request(self, hook: RH) -> RH:
+        """Run ``hook(request)`` before every handler of this App (its Routers' too); a
+        value it returns (or an ``HTTPException``) answers the request."""
+        return self.router.before_request(hook)
+
+    def after_request(self, hook: RH) -> RH:
+        """Run ``hook(request, response)`` on every response of this App's handlers; it
+        returns the response, changed or replaced."""
+        return self.router.after_request(hook)
+
+    def before_websocket(self, hook: RH) -> RH:
+        """Run ``hook(websocket)`` before every WebSocket handler of this App; an
+        ``HTTPException`` (or a value it returns) denies the connection."""
+        return self.router.before_websocket(hook)
+
     # routing: everything delegates to the Router
 
     def route(
-        self, path: str, methods: Iterable[str] | None = None, name: str | None = None
+        self,
+        path: str,
+        methods: Iterable[str] | None = None,
+        name: str | None = None,
+        **limits: Unpack[RouteLimits],
     ) -> Callable[[F], F]:
-        """Decorate a handler for ``path`` and ``methods`` (default GET, HEAD implied)."""
-        return self.router.route(path, methods, name)
+        """Decorate a handler (or an ``HTTPEndpoint`` class) for ``path`` and ``methods``
+        (default GET, HEAD implied); ``limits`` override the App's for its requests."""
+        return self.router.route(path, methods, name, **limits)
 
-    def get(self, path: str, name: str | None = None) -> Callable[[F], F]:
+    def get(
+        self, path: str, name: str | None = None, **limits: Unpack[RouteLimits]
+    ) -> Callable[[F], F]:
         """Decorate a GET (and HEAD) handler."""
-        return self.router.get(path, name)
+        return self.router.get(path, name, **limits)
 
-    def post(self, path: str, name: str | None = None) -> Callable[[F], F]:
+    def post(
+        self, path: str, name: str | None = None, **limits: Unpack[RouteLimits]
+    ) -> Callable[[F], F]:
         """Decorate a POST handler."""
-        return self.router.post(path, name)
+        return self.router.post(path, name, **limits)
 
-    def put(self, path: str, name: str | None = None) -> Callable[[F], F]:
+    def put(
+        self, path: str, name: str | None = None, **limits: Unpack[RouteLimits]
+    ) -> Callable[[F], F]:
         """Decorate a PUT handler."""
-        return self.router.put(path, name)
+        return self.router.put(path, name, **limits)
 
-    def patch(self, path: str, name: str | None = None) -> Callable[[F], F]:
+    def patch(
+        self, path: str, name: str | None = None, **limits: Unpack[RouteLimits]
+    ) -> Callable[[F], F]:
         """Decorate a PATCH handler."""
-        return self.router.patch(path, name)
+        return self.router.patch(path, name, **limits)
 
-    def delete(self, path: str, name: str | None = None) -> Callable[[F], F]:
+    def delete(
+        self, path: str, name: str | None = None, **limits: Unpack[RouteLimits]
+    ) -> Callable[[F], F]:
         """Decorate a DELETE handler."""
-        return self.router.delete(path, name)
+        return self.router.delete(path, name, **limits)
 
     def websocket(self, path: str, name: str | None = None) -> Callable[[F], F]:
         """Decorate a WebSocket handler for ``path``."""
@@ -224,9 +273,10 @@ class App:
         endpoint: Handler,
         methods: Iterable[str] | None = None,
         name: str | None = None,
+        **limits: Unpack[RouteLimits],
     ) -> None:
-        """Register an HTTP handler for ``path``."""
-        self.router.add_route(path, endpoint, methods, name)
+        """Register an HTTP handler (or an ``HTTPEndpoint`` class) for ``path``."""
+        self.router.add_route(path, endpoint, methods, name, **limits)
 
     def add_websocket_route(self, path: str, endpoint: Handler, name: str | None = None) -> None:
         """Register a WebSocket handler for ``path``."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import functools
+import re
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields, replace
+from typing import Any, TypedDict
 
 import anyio
 import anyio.to_thread
@@ -32,6 +34,41 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+LIMIT_NAMES = frozenset(f.name for f in fields(Limits))
+
+# A route's limits, as ``(name, value)`` pairs: plain, hashable data.
+LimitOverrides = tuple[tuple[str, int], ...]
+
+
+class RouteLimits(TypedDict, total=False):
+    """The limits a route may set for its own requests (each overrides the App's)."""
+
+    max_body_size: int
+    max_form_fields: int
+    max_form_files: int
+    max_part_size: int
+    max_file_size: int
+    max_part_header_size: int
+    spool_threshold: int
+
+
+def limit_overrides(where: str, limits: dict[str, Any]) -> LimitOverrides | None:
+    """Check limits given by name (an unknown name or a value that is not a size is a
+    ``TypeError`` naming ``where``); None when there are none."""
+    if not limits:
+        return None
+    for name, value in limits.items():
+        if name not in LIMIT_NAMES:
+            known = ", ".join(sorted(LIMIT_NAMES))
+            raise TypeError(f"{where}: unknown argument {name!r} (the limits are: {known})")
+        if type(value) is not int or value < 0:
+            raise TypeError(f"{where}: {name} must be a number of bytes or items, not {value!r}")
+    return tuple(sorted(limits.items()))
+
+
+def overridden(limits: Limits, overrides: LimitOverrides) -> Limits:
+    """``limits`` with ``overrides`` applied."""
+    return replace(limits, **dict(overrides))
 
 
 class State:
@@ -59,11 +96,24 @@ class State:
         except KeyError:
             raise AttributeError(name) from None
 
+    # Item access too, so a state declared as a TypedDict is typed (``Request[MyState]``).
+    def __getitem__(self, name: str) -> Any:
+        return self._state[name]
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        self._state[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        del self._state[name]
+
     def __contains__(self, name: object) -> bool:
         return name in self._state
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._state)
+
+    def __len__(self) -> int:
+        return len(self._state)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._state!r})"
@@ -139,9 +189,19 @@ def encode_header(name: str, value: str) -> tuple[bytes, bytes]:
         value = str(value)
     if "\r" in value or "\n" in value or "\0" in value:
         raise ValueError(f"header {name!r} holds a CR, LF or NUL character")
-    if not name or not name.isascii() or any(c in name for c in " \t\r\n:\0"):
+    return _header_name(name), value.encode("latin-1")
+
+
+_BAD_NAME = re.compile("[ \t\r\n:\0]")
+
+
+@functools.lru_cache(maxsize=512)
+def _header_name(name: str) -> bytes:
+    """A header name checked and encoded, once: an app sets the same few names again and
+    again (a response's headers changed after it was made are all encoded at its send)."""
+    if not name or not name.isascii() or _BAD_NAME.search(name):
         raise ValueError(f"invalid header name {name!r}")
-    return name.lower().encode("latin-1"), value.encode("latin-1")
+    return name.lower().encode("latin-1")
 
 
 def encode_headers(headers: HeadersArg | None) -> RawHeaders:

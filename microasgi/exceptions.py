@@ -39,3 +39,23 @@ class HTTPException(Exception):
 
 class ClientDisconnect(Exception):
     """The client went away while the request body was being read."""
+
+
+class WebSocketException(Exception):
+    """Raise in a WebSocket handler to close the connection with ``code`` and ``reason``.
+
+    Before the handshake is accepted it refuses the connection instead (a close the
+    server answers with 403). Either way it is the handler's chosen end, not an error:
+    never a 1011, and it does not propagate to the server.
+    """
+
+    def __init__(self, code: int, reason: str | None = None) -> None:
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason or ""
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.reason}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, reason={self.reason!r})"

@@ -10,8 +10,8 @@ that were already consumed.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, cast
 from urllib.parse import quote, unquote
 
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
@@ -26,6 +26,7 @@ from microasgi.datastructures import (
     Limits,
     State,
     encode_headers,
+    overridden,
     parse_digits,
     raw_header,
 )
@@ -34,7 +35,17 @@ from microasgi.exchange import Exchange
 from microasgi.formparsers import decode_text, parse_form
 
 if TYPE_CHECKING:
+    # A default (PEP 696) keeps a bare ``Request`` meaning ``Request[State]`` for type
+    # checkers; at run time the parameter is only a name (no typing_extensions needed).
+    from typing_extensions import TypeVar
+
     from microasgi.app import App
+
+    StateT = TypeVar("StateT", bound=Mapping[str, Any] | State, default=State)
+else:
+    from typing import TypeVar
+
+    StateT = TypeVar("StateT")
 
 __all__ = ["APP_KEY", "ROOT_KEY", "Address", "ClientDisconnect", "HTTPConnection", "Request"]
 
@@ -121,8 +132,13 @@ def limits_for(scope: Scope) -> Limits:
     return app.limits if app is not None else DEFAULT_LIMITS
 
 
-class HTTPConnection:
-    """What HTTP requests and WebSocket connections share: the scope's lazy views."""
+class HTTPConnection(Generic[StateT]):
+    """What HTTP requests and WebSocket connections share: the scope's lazy views.
+
+    ``Request[MyState]`` (and ``WebSocket[MyState]``) types ``.state`` as ``MyState``,
+    a ``TypedDict`` of the lifespan state (read as ``request.state["pool"]``) or a
+    ``State`` subclass with annotations (read as ``request.state.pool``).
+    """
 
     # Built on first access; class-level defaults keep construction to one assignment.
     _headers: CIMultiDictProxy[str] | None = None
@@ -194,14 +210,15 @@ class HTTPConnection:
         return self._cookies
 
     @property
-    def state(self) -> State:
+    def state(self) -> StateT:
         """Per-request state over ``scope["state"]`` (starts as a copy of lifespan state)."""
         if self._state is None:
             if "state" not in self.scope:
                 app = self.scope.get(APP_KEY)
                 self.scope["state"] = dict(app.lifespan_state) if app is not None else {}
             self._state = State(self.scope["state"])
-        return self._state
+        # The declared type is the user's promise about the lifespan's state: not checked.
+        return cast(StateT, self._state)
 
     @property
     def url(self) -> URL:
@@ -305,7 +322,7 @@ async def _no_send(message: Message) -> None:
     raise RuntimeError("this Request was built without a send channel")
 
 
-class Request(HTTPConnection):
+class Request(HTTPConnection[StateT]):
     """An HTTP request: the scope's views, the body and form, and extension sends.
 
     The body's state belongs to the request's ``Exchange``: the dispatcher hands its
@@ -372,24 +389,41 @@ class Request(HTTPConnection):
         except (ValueError, RecursionError, UnicodeDecodeError):
             raise HTTPException(400, "invalid JSON body") from None
 
-    async def form(self) -> FormData:
-        """The body parsed as a form (urlencoded or multipart), within the App's limits.
+    async def form(
+        self,
+        *,
+        max_files: int | None = None,
+        max_fields: int | None = None,
+        max_part_size: int | None = None,
+    ) -> FormData:
+        """The body parsed as a form (urlencoded or multipart), within the route's limits
+        (the App's unless the route sets its own); ``max_files``, ``max_fields`` and
+        ``max_part_size`` override those for this call (Starlette's names).
 
-        Uploaded files are closed when the request ends.
+        The form is parsed once: later calls return it. Uploaded files are closed when
+        the request ends.
         """
         form = self._form
         if form is None:
             form = self.scope.get(FORM_KEY)  # another Request over this scope parsed it
             if form is None:
-                form = self.scope[FORM_KEY] = await self._parse_form()
+                given = {
+                    "max_form_files": max_files,
+                    "max_form_fields": max_fields,
+                    "max_part_size": max_part_size,
+                }
+                overrides = tuple((name, n) for name, n in given.items() if n is not None)
+                limits = self.exchange.limits
+                if overrides:
+                    limits = overridden(limits, overrides)
+                form = self.scope[FORM_KEY] = await self._parse_form(limits)
             if form.has_uploads:
                 self.exchange.close_at_end(form)
             self._form = form
         return form
 
-    async def _parse_form(self) -> FormData:
+    async def _parse_form(self, limits: Limits) -> FormData:
         content_type, declared = _content_headers(self.scope)
-        limits = self.exchange.limits
         # A small body is read whole (and cached for body()), and parsed in one step.
         if (declared is not None and declared <= _SMALL_FORM) or BODY_KEY in self.scope:
             return await parse_form(content_type, await self.body(), limits)

@@ -26,6 +26,8 @@ from microasgi._types import RawHeaders, Receive, Scope, Send
 from microasgi.datastructures import HeadersArg, encode_header, encode_headers
 from microasgi.exchange import Exchange
 
+# Run after the body is sent: any callable of no arguments, sync or async, such as a
+# ``BackgroundTask`` or ``BackgroundTasks`` (microasgi.background).
 Background = Callable[[], Any]
 Content = Any  # bytes or str for Response; what render() accepts for subclasses
 

@@ -10,6 +10,11 @@ route going on after it (``/files/{p:path}/edit``) wins. Paths with no parameter
 are also kept in a dict, so the common case is a single hit. The trie is built once,
 lazily, on the first lookup after a change (a change to an included router counts), so
 converters registered after a route still apply to it.
+
+Routes also carry plain data for the dispatcher, which alone acts on it: the hooks of the
+routers each is served through (resolved when a tree is built, so hooks registered later
+count too) and the limits it sets. A class-based view's route answers the verbs its class
+has methods for, each method's signature checked as a handler's is.
 """
 
 from __future__ import annotations
@@ -21,10 +26,11 @@ import math
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import quote
 
 from microasgi._concurrency import is_async_callable
+from microasgi._hooks import NO_HOOKS, HookLists, Hooks, chain
 from microasgi._types import ASGIApp, Scope
 from microasgi.converters import (
     BUILTIN_CONVERTERS,
@@ -35,6 +41,10 @@ from microasgi.converters import (
     StringConverter,
     UUIDConverter,
 )
+from microasgi.datastructures import LimitOverrides, RouteLimits, limit_overrides
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "BUILTIN_CONVERTERS",
@@ -61,6 +71,7 @@ HTTP_METHODS = frozenset(
 
 Handler = Callable[..., Any]
 F = TypeVar("F", bound=Handler)
+H = TypeVar("H", bound=Handler)
 
 
 class NoMatchFound(LookupError):
@@ -172,6 +183,10 @@ class BaseRoute:
     params: tuple[tuple[str, Converter], ...] = ()
     # what the handler gets before the path parameters, for error messages
     connection: ClassVar[str] = "request"
+    # The routers it is served through, outermost first, and their hooks (set when a
+    # tree is built): plain data, which the dispatcher reads and calls.
+    routers: tuple[Router, ...] = ()
+    hooks: Hooks = NO_HOOKS
 
     def compile(self) -> list[_Segment]:
         """Compile the template against the converters known now."""
@@ -195,24 +210,25 @@ class BaseRoute:
         """
         path = prefix + self.path
         names = [match.group(1) for match in _PARAM.finditer(path)]
-        try:
-            signature = inspect.signature(self.endpoint)  # follows __wrapped__ and partial
-        except (TypeError, ValueError):
-            return  # some builtins have no signature to read: nothing to check
-        try:
-            signature.bind(self.connection, **dict.fromkeys(names))
-        except TypeError as exc:
-            call = ", ".join([self.connection, *(f"{name}=..." for name in names)])
-            raise TypeError(
-                f"route {path!r}: its handler cannot be called as "
-                f"{_endpoint_name(self.endpoint)}({call}): {exc}"
-            ) from None
+        views = _view_handlers(self.endpoint)
+        if views is None:
+            _check_call(
+                path, self.endpoint, _endpoint_name(self.endpoint), [self.connection], names
+            )
+            return
+        for method, function in views.items():  # a class-based view: each of its methods
+            name = f"{_endpoint_name(self.endpoint)}.{method.lower()}"
+            _check_call(path, function, name, ["self", self.connection], names)
 
-    def with_prefix(self: R, prefix: str, registries: tuple[dict[str, Converter], ...]) -> R:
-        """Return a copy of this route under ``prefix``, also seeing ``registries``."""
+    def with_prefix(
+        self: R, prefix: str, registries: tuple[dict[str, Converter], ...], router: Router
+    ) -> R:
+        """Return a copy of this route as ``router`` serves it: under ``prefix``, also
+        seeing ``registries``, and with ``router``'s hooks."""
         route = copy.copy(self)
         route.path = prefix + self.path
         route.registries = (*self.registries, *registries)
+        route.routers = (router, *self.routers)
         return route
 
     def url_path(self, params: dict[str, Any]) -> str:
@@ -241,6 +257,32 @@ class BaseRoute:
 
 
 R = TypeVar("R", bound=BaseRoute)
+
+
+def _check_call(
+    path: str, function: Handler, name: str, leading: list[str], names: list[str]
+) -> None:
+    """Refuse ``function`` if it cannot be called as ``function(*leading, **params)``."""
+    try:
+        signature = inspect.signature(function)  # follows __wrapped__ and partial
+    except (TypeError, ValueError):
+        return  # some builtins have no signature to read: nothing to check
+    try:
+        signature.bind(*leading, **dict.fromkeys(names))
+    except TypeError as exc:
+        call = ", ".join([*leading, *(f"{param}=..." for param in names)])
+        raise TypeError(
+            f"route {path!r}: its handler cannot be called as {name}({call}): {exc}"
+        ) from None
+
+
+def _view_handlers(endpoint: Handler) -> dict[str, Handler] | None:
+    """A class-based view's function per method (its ``method_handlers()``), or None."""
+    if not isinstance(endpoint, type):
+        return None
+    handlers = getattr(endpoint, "method_handlers", None)
+    return dict(handlers()) if callable(handlers) else None
+
 
 # RFC 9110's token: what a method may be (PROPFIND, QUERY and methods not named yet).
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -278,15 +320,30 @@ class Route(BaseRoute):
         methods: Iterable[str] | None = None,
         name: str | None = None,
         registries: tuple[dict[str, Converter], ...] = (),
+        limits: LimitOverrides | None = None,
     ) -> None:
         _check_path(path)
         self.path = path
         self.endpoint = endpoint
         self.name = _endpoint_name(endpoint) if name is None else name
         self.registries = registries
-        self.methods = _methods(methods, path)
+        views = _view_handlers(endpoint)
+        if views is None:
+            self.methods = _methods(methods, path)
+        else:  # a class-based view answers the methods it has functions for
+            view = _endpoint_name(endpoint)
+            if not views:
+                raise TypeError(f"route {path!r}: {view} defines no method (get, post...)")
+            self.methods = _methods(views if methods is None else methods, path)
+            missing = self.methods - views.keys() - {"HEAD"}
+            if missing:
+                raise TypeError(
+                    f"route {path!r}: {view} has no method for {', '.join(sorted(missing))}"
+                )
         self.check()
         self.is_async = is_async_callable(endpoint)
+        # The limits this route sets for its requests, over the App's (None: the App's).
+        self.limits = limits
 
     def accepts(self, method: str) -> bool:
         """Tell whether this route answers ``method``."""
@@ -329,6 +386,11 @@ class WebSocketRoute(BaseRoute):
 
 class Mount:
     """An ASGI app, or a Router, served under a literal path prefix."""
+
+    # As for routes: the routers it is served through, and their hooks, which apply to
+    # a mounted Router's routes (never to another ASGI app).
+    routers: tuple[Router, ...] = ()
+    hooks: Hooks = NO_HOOKS
 
     def __init__(self, path: str, app: ASGIApp | Router, *, name: str | None = None) -> None:
         _check_path(path)
@@ -621,6 +683,8 @@ class Router:
         self._includers: list[tuple[Router, str]] = []  # who includes this one, and where
         self._table: _Table | None = None
         self._trees: dict[str, _Tree] | None = None
+        self.hook_lists = HookLists()  # the hooks registered here, in order
+        self._hooks: Hooks | None = None
 
     # registration
 
@@ -635,9 +699,18 @@ class Router:
         endpoint: Handler,
         methods: Iterable[str] | None = None,
         name: str | None = None,
+        **limits: Unpack[RouteLimits],
     ) -> Route:
-        """Register an HTTP handler for ``path``."""
-        route = Route(path, endpoint, methods=methods, name=name, registries=(self.converters,))
+        """Register an HTTP handler (a function or an ``HTTPEndpoint`` class) for ``path``;
+        ``limits`` (``max_body_size=`` ...) override the App's for its requests."""
+        route = Route(
+            path,
+            endpoint,
+            methods=methods,
+            name=name,
+            registries=(self.converters,),
+            limits=limit_overrides(f"route {path!r}", dict(limits)),
+        )
         self._add(route)
         return route
 
@@ -647,6 +720,7 @@ class Router:
 
     def _add(self, entry: AnyRoute | Mount) -> None:
         _check_under(self._prefixes(), [entry])
+        entry.routers = (self,)
         self._entries.append(entry)
         self._changed()
 
@@ -654,6 +728,7 @@ class Router:
         """Forget what was built from the routes, here and in every includer."""
         self._table = None
         self._trees = None
+        self._hooks = None
         for includer, _ in self._includers:
             includer._changed()
 
@@ -671,35 +746,50 @@ class Router:
         )
 
     def route(
-        self, path: str, methods: Iterable[str] | None = None, name: str | None = None
+        self,
+        path: str,
+        methods: Iterable[str] | None = None,
+        name: str | None = None,
+        **limits: Unpack[RouteLimits],
     ) -> Callable[[F], F]:
-        """Decorate a handler for ``path`` and ``methods`` (default GET, HEAD implied)."""
+        """Decorate a handler (or an ``HTTPEndpoint`` class) for ``path`` and ``methods``
+        (default GET, HEAD implied; a view's: those it defines)."""
 
         def decorator(endpoint: F) -> F:
-            self.add_route(path, endpoint, methods=methods, name=name)
+            self.add_route(path, endpoint, methods, name, **limits)
             return endpoint
 
         return decorator
 
-    def get(self, path: str, name: str | None = None) -> Callable[[F], F]:
+    def get(
+        self, path: str, name: str | None = None, **limits: Unpack[RouteLimits]
+    ) -> Callable[[F], F]:
         """Decorate a GET (and HEAD) handler."""
-        return self.route(path, ["GET"], name)
+        return self.route(path, ["GET"], name, **limits)
 
-    def post(self, path: str, name: str | None = None) -> Callable[[F], F]:
+    def post(
+        self, path: str, name: str | None = None, **limits: Unpack[RouteLimits]
+    ) -> Callable[[F], F]:
         """Decorate a POST handler."""
-        return self.route(path, ["POST"], name)
+        return self.route(path, ["POST"], name, **limits)
 
-    def put(self, path: str, name: str | None = None) -> Callable[[F], F]:
+    def put(
+        self, path: str, name: str | None = None, **limits: Unpack[RouteLimits]
+    ) -> Callable[[F], F]:
         """Decorate a PUT handler."""
-        return self.route(path, ["PUT"], name)
+        return self.route(path, ["PUT"], name, **limits)
 
-    def patch(self, path: str, name: str | None = None) -> Callable[[F], F]:
+    def patch(
+        self, path: str, name: str | None = None, **limits: Unpack[RouteLimits]
+    ) -> Callable[[F], F]:
         """Decorate a PATCH handler."""
-        return self.route(path, ["PATCH"], name)
+        return self.route(path, ["PATCH"], name, **limits)
 
-    def delete(self, path: str, name: str | None = None) -> Callable[[F], F]:
+    def delete(
+        self, path: str, name: str | None = None, **limits: Unpack[RouteLimits]
+    ) -> Callable[[F], F]:
         """Decorate a DELETE handler."""
-        return self.route(path, ["DELETE"], name)
+        return self.route(path, ["DELETE"], name, **limits)
 
     def websocket(self, path: str, name: str | None = None) -> Callable[[F], F]:
         """Decorate a WebSocket handler for ``path``."""
@@ -713,6 +803,37 @@ class Router:
     def mount(self, path: str, app: ASGIApp | Router, name: str | None = None) -> None:
         """Serve the ASGI app ``app`` (or a Router, as part of the app) under ``path``."""
         self._add(Mount(path, app, name=name))
+
+    # hooks
+
+    def before_request(self, hook: H) -> H:
+        """Run ``hook(request)`` before each handler of this router's routes, wherever they
+        are served; a value it returns (or an ``HTTPException``) answers the request."""
+        self.hook_lists.before_request.append(hook)
+        self._changed()
+        return hook
+
+    def after_request(self, hook: H) -> H:
+        """Run ``hook(request, response)`` on each response of this router's routes; it
+        returns the response, changed or replaced."""
+        self.hook_lists.after_request.append(hook)
+        self._changed()
+        return hook
+
+    def before_websocket(self, hook: H) -> H:
+        """Run ``hook(websocket)`` before each WebSocket handler of this router's routes;
+        an ``HTTPException`` (or a value it returns) denies the connection."""
+        self.hook_lists.before_websocket.append(hook)
+        self._changed()
+        return hook
+
+    @property
+    def hooks(self) -> Hooks:
+        """This router's own hooks, resolved (those of a request none of its routes match)."""
+        hooks = self._hooks
+        if hooks is None:
+            hooks = self._hooks = chain([self.hook_lists])
+        return hooks
 
     def include_router(self, router: Router, prefix: str = "") -> None:
         """Serve ``router``'s routes and mounts here under ``prefix``, later ones too.
@@ -758,8 +879,10 @@ class Router:
             elif isinstance(entry, _Include):
                 inner = entry.router._tabled()
                 registries = (self.converters,)
-                routes.extend(route.with_prefix(entry.prefix, registries) for route in inner.routes)
-                mounts.extend(_prefixed(mount, entry.prefix) for mount in inner.mounts)
+                routes.extend(
+                    route.with_prefix(entry.prefix, registries, self) for route in inner.routes
+                )
+                mounts.extend(_prefixed(mount, entry.prefix, self) for mount in inner.mounts)
             else:
                 routes.append(entry)
         names: dict[str, AnyRoute] = {}
@@ -770,6 +893,9 @@ class Router:
 
     def _build(self) -> dict[str, _Tree]:
         routes, mounts = self.routes, self.mounts
+        # Each route's hooks, resolved once here: a request only reads them.
+        for entry in (*routes, *mounts):
+            entry.hooks = chain(router.hook_lists for router in entry.routers)
         http = [r for r in routes if isinstance(r, Route)]
         ws = [r for r in routes if isinstance(r, WebSocketRoute)]
         self._trees = {"http": _Tree(http, mounts), "websocket": _Tree(ws, mounts)}
@@ -818,8 +944,11 @@ class Router:
         yield from self.mounts
 
 
-def _prefixed(mount: Mount, prefix: str) -> Mount:
-    return Mount(prefix + mount.path or "/", mount.app, name=mount.name)
+def _prefixed(mount: Mount, prefix: str, router: Router | None = None) -> Mount:
+    prefixed = Mount(prefix + mount.path or "/", mount.app, name=mount.name)
+    if router is not None:
+        prefixed.routers = (router, *mount.routers)
+    return prefixed
 
 
 def _check_under(prefixes: Iterable[str], entries: Iterable[AnyRoute | Mount]) -> None:

@@ -12,7 +12,7 @@ import anyio
 from microasgi import _extensions, _json
 from microasgi._types import Message, Receive, Scope, Send
 from microasgi.datastructures import HeadersArg, encode_header, encode_headers
-from microasgi.requests import HTTPConnection
+from microasgi.requests import HTTPConnection, StateT
 from microasgi.responses import Response
 
 
@@ -40,7 +40,7 @@ class WebSocketState(enum.Enum):
 _CONNECTED = WebSocketState.CONNECTED  # read on every message: one global lookup
 
 
-class WebSocket(HTTPConnection):
+class WebSocket(HTTPConnection[StateT]):
     """A WebSocket connection: accept or deny it, then exchange messages."""
 
     __slots__ = (

@@ -9,6 +9,7 @@ passing, when the app asks the client for more than the test gives.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -238,3 +239,53 @@ def start_of(sent: list[Message]) -> Message:
 def body_of(sent: list[Message]) -> bytes:
     """The response body: every ``http.response.body`` message's bytes, joined."""
     return b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+
+@dataclass
+class LifespanRun:
+    """What an app did when a server drove its lifespan: its replies, the state it
+    filled, and the error it raised (after a failure report, it must raise one)."""
+
+    replies: list[Message]
+    state: dict[str, Any]
+    error: Exception | None
+
+    def summary(self) -> list[str]:
+        """Each reply's type, with its message when it has one."""
+        return [r["type"] + (f":{r['message']}" if r.get("message") else "") for r in self.replies]
+
+
+async def drive_lifespan(app: ASGIApp, *, shutdown: bool = True) -> LifespanRun:
+    """Play the server's part of the lifespan protocol: startup, then (if ``shutdown``)
+    shutdown once startup was answered. Checks that the call ends at once by raising
+    after a failure report, and returns normally after a complete shutdown."""
+    incoming = [{"type": "lifespan.startup"}]
+    if shutdown:
+        incoming.append({"type": "lifespan.shutdown"})
+    replies: list[Message] = []
+    state: dict[str, Any] = {}
+    started = anyio.Event()
+
+    async def receive() -> Message:
+        if not incoming:
+            await anyio.sleep_forever()  # no shutdown coming: the test expects a failure
+        message = incoming.pop(0)
+        if message["type"] == "lifespan.shutdown":
+            await started.wait()
+        return message
+
+    async def send(message: Message) -> None:
+        replies.append(message)
+        if message["type"].startswith("lifespan.startup"):
+            started.set()
+
+    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": state}
+    error: Exception | None = None
+    with anyio.fail_after(5):
+        try:
+            await app(scope, receive, send)
+        except Exception as exc:
+            error = exc
+    failed = [r for r in replies if r["type"].endswith(".failed")]
+    assert (error is not None) == bool(failed), (replies, error)
+    return LifespanRun(replies, state, error)

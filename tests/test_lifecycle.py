@@ -15,7 +15,16 @@ import anyio.lowlevel
 import pytest
 import trio
 import trio.testing
-from asgi_harness import DISCONNECT, Recorder, body_of, http_scope, request_body, run, start_of
+from asgi_harness import (
+    DISCONNECT,
+    Recorder,
+    body_of,
+    drive_lifespan,
+    http_scope,
+    request_body,
+    run,
+    start_of,
+)
 
 from microasgi import App, HTTPException, PlainTextResponse, Request, Router, WebSocket
 from microasgi._types import Message, Receive, Scope, Send
@@ -271,24 +280,8 @@ async def test_an_http_exception_raised_in_a_task_group_keeps_its_status() -> No
 
 async def lifespan_replies(app: App) -> tuple[list[Message], Exception | None]:
     """What the app answered a server's lifespan startup, and what it raised."""
-    replies: list[Message] = []
-    incoming = [{"type": "lifespan.startup"}]
-
-    async def receive() -> Message:
-        if incoming:
-            return incoming.pop(0)
-        await anyio.sleep_forever()
-        raise AssertionError
-
-    async def send(message: Message) -> None:
-        replies.append(message)
-
-    with anyio.fail_after(5):
-        try:
-            await app({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
-        except Exception as exc:
-            return replies, exc
-    return replies, None
+    run = await drive_lifespan(app, shutdown=False)
+    return run.replies, run.error
 
 
 async def test_an_unknown_converter_fails_startup() -> None:

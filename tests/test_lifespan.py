@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio
 import pytest
-from asgi_harness import http_scope, run
+from asgi_harness import drive_lifespan, http_scope, run
 
 from microasgi import App, Request
 from microasgi._types import Message, Receive, Scope, Send
@@ -19,38 +19,8 @@ pytestmark = pytest.mark.anyio
 
 async def drive(app: Any, *, shutdown: bool = True) -> tuple[list[str], dict[str, Any]]:
     """Play the server's part of the lifespan protocol; return what the app sent."""
-    incoming = [{"type": "lifespan.startup"}]
-    if shutdown:
-        incoming.append({"type": "lifespan.shutdown"})
-    replies: list[Message] = []
-    state: dict[str, Any] = {}
-    started = anyio.Event()
-
-    async def receive() -> Message:
-        if not incoming:
-            await anyio.sleep_forever()  # no shutdown coming: the test expects a failure
-        message = incoming.pop(0)
-        if message["type"] == "lifespan.shutdown":
-            await started.wait()
-        return message
-
-    async def send(message: Message) -> None:
-        replies.append(message)
-        if message["type"].startswith("lifespan.startup"):
-            started.set()
-
-    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": state}
-    error: Exception | None = None
-    with anyio.fail_after(5):
-        try:
-            await app(scope, receive, send)
-        except Exception as exc:
-            error = exc
-    # After reporting a failure the call ends at once, raising the error (so servers and
-    # asgi-lifespan stop); after a complete shutdown it returns.
-    failed = [r for r in replies if r["type"].endswith(".failed")]
-    assert (error is not None) == bool(failed), (replies, error)
-    return [r["type"] + (f":{r['message']}" if r.get("message") else "") for r in replies], state
+    run = await drive_lifespan(app, shutdown=shutdown)
+    return run.summary(), run.state
 
 
 async def test_order_of_generator_hooks_and_mounted_apps() -> None:

@@ -175,6 +175,27 @@ def _auth_app(fixtures: Fixtures) -> ASGIApp:
     return app
 
 
+def _hooks_app(fixtures: Fixtures) -> ASGIApp:
+    app = App()
+    if not hasattr(app, "before_request"):
+        raise Unavailable("App.before_request not available")
+
+    @app.before_request
+    async def greet(request: Request) -> None:
+        request.state.greeting = "Hello, World!"
+
+    @app.after_request
+    async def stamp(request: Request, response: Any) -> Any:
+        response.headers[sc.HOOK_HEADER[0].decode()] = sc.HOOK_HEADER[1].decode()
+        return response
+
+    @app.get("/hooks")
+    async def hooked(request: Request) -> str:
+        return str(request.state.greeting)
+
+    return app
+
+
 APPS: dict[str, Callable[[Fixtures], ASGIApp]] = {
     "plaintext": lambda fx: _app("GET", "/plaintext", plaintext),
     "json": lambda fx: _app("GET", "/json", json_view),
@@ -191,6 +212,7 @@ APPS: dict[str, Callable[[Fixtures], ASGIApp]] = {
     "file_1mib": _file_app,
     "session_read": _session_app,
     "auth_requires": _auth_app,
+    "hooks": _hooks_app,
 }
 
 

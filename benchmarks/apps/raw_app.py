@@ -194,6 +194,16 @@ async def bearer(scope: Scope, receive: Receive, send: Send) -> None:
     await _respond(send, found[0].encode())
 
 
+async def hooks(scope: Scope, receive: Receive, send: Send) -> None:
+    """What a before and an after hook do, by hand: state in, a header out."""
+    state = scope.setdefault("state", {})
+    state["greeting"] = sc.HELLO
+    body: bytes = state["greeting"]
+    headers = [(b"content-type", TEXT), (b"content-length", b"%d" % len(body)), sc.HOOK_HEADER]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 def file_app(fixtures: Fixtures) -> ASGIApp:
     """Serve the fixture file in 64 KiB reads."""
     path = str(fixtures.file_path)
@@ -236,6 +246,7 @@ APPS = {
     "file_1mib": file_app,
     "session_read": _const(session),
     "auth_requires": _const(bearer),
+    "hooks": _const(hooks),
 }
 # A raw app builds its messages by hand either way: the same app serves both.
 APPS["plaintext_object"] = APPS["plaintext"]

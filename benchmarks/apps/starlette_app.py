@@ -26,7 +26,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from benchmarks import scenarios as sc
-from benchmarks.harness import ASGIApp, Unavailable
+from benchmarks.harness import ASGIApp, Message, Receive, Scope, Send, Unavailable
 from benchmarks.scenarios import Fixtures
 
 QUERY_NAMES = tuple(name for name, _ in sc.QUERY)
@@ -157,6 +157,33 @@ def _auth_app(fixtures: Fixtures) -> ASGIApp:
     return Starlette(routes=[Route("/me", me)], middleware=[middleware])
 
 
+class Hooks:
+    """A before and an after hook as Starlette users write them: pure ASGI middleware
+    (not BaseHTTPMiddleware, which costs far more), setting state and adding a header."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Set the greeting, then add the header to the response's start."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        scope.setdefault("state", {})["greeting"] = "Hello, World!"
+
+        async def stamped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), sc.HOOK_HEADER]
+            await send(message)
+
+        await self.app(scope, receive, stamped)
+
+
+async def hooked(request: Request) -> Response:
+    """Answer the greeting the middleware put in the request's state."""
+    return PlainTextResponse(request.state.greeting)
+
+
 APPS = {
     "plaintext": lambda fx: _app(Route("/plaintext", plaintext)),
     "json": lambda fx: _app(Route("/json", json_view)),
@@ -171,6 +198,7 @@ APPS = {
     "file_1mib": _file_app,
     "session_read": _session_app,
     "auth_requires": _auth_app,
+    "hooks": lambda fx: Starlette(routes=[Route("/hooks", hooked)], middleware=[Middleware(Hooks)]),
 }
 # Its handlers answer with response objects in both: the same apps serve both.
 APPS["plaintext_object"] = APPS["plaintext"]
