@@ -55,7 +55,8 @@ VARIANTS = {
     "raw": {"stream, no watch": "/stream-nowatch"},
     "microasgi": {"sse, no ping": "/sse-noping"},
 }
-CPU_WINDOWS = 3  # one-second samples of a stream's CPU per event
+CPU_SAMPLES = 5  # rounds of windows in which each stream server's CPU per event is read
+CPU_WINDOW = 0.5  # seconds
 STOP_GOAL = 1.0  # seconds: every generator stopped within this of its client leaving
 STOP_WAIT = 3.0  # seconds the stop is watched for before it is reported as not happening
 POLL = 0.01
@@ -171,7 +172,7 @@ async def echo_cpu(servers: Sequence[e2e.Server]) -> dict[str, list[float]]:
 
 
 async def streams(port: int, pid: int, path: str) -> dict[str, Any]:
-    """Memory per stream, CPU per event and the generators' stop, for STREAM_CLIENTS."""
+    """Memory per stream and the generators' stop, for STREAM_CLIENTS streams."""
     held = await loadclient.open_streams(port, path, HELD)
     await asyncio.sleep(SETTLE)
     base_live, _, base_heap = await _stats(port)
@@ -184,14 +185,7 @@ async def streams(port: int, pid: int, path: str) -> dict[str, Any]:
     await asyncio.sleep(SETTLE)
     kib = (rss_kib(pid) - base) / STREAM_CLIENTS
     _, _, heap = await _stats(port)
-    cpu_us = []
-    for _ in range(CPU_WINDOWS):
-        _, events_before, _ = await _stats(port)
-        cpu_before = cpu_seconds(pid)
-        await asyncio.sleep(1.0)
-        used = cpu_seconds(pid) - cpu_before
-        _, events_after, _ = await _stats(port)
-        cpu_us.append(used * 1e6 / max(1, events_after - events_before))
+    await asyncio.sleep(2 * scale_apps.TICK)  # every client has had an item since
     silent = sum(not client.received for client in clients)
     if silent or any(client.lost for client in clients):
         raise RuntimeError(f"{silent} streams received nothing, or the server closed some")
@@ -203,12 +197,36 @@ async def streams(port: int, pid: int, path: str) -> dict[str, Any]:
         "kib_per_stream": kib,
         # Python objects alone, as tracemalloc counts them (when the server traces them)
         "heap_kib_per_stream": (heap - base_heap) / 1024 / STREAM_CLIENTS if base_heap else None,
-        "cpu_us_per_event": statistics.median(cpu_us),
-        "cpu_samples_us": cpu_us,
         "stop_s": stopped,
         "still_live": left,
         "within_goal": stopped is not None and stopped <= STOP_GOAL,
     }
+
+
+async def stream_cpu(servers: Sequence[e2e.Server], paths: Sequence[str]) -> list[list[float]]:
+    """CPU per event (µs) of each server streaming ``paths[i]`` to STREAM_CLIENTS clients,
+    all at once: CPU_SAMPLES rounds of a window on each server in turn."""
+    clients = [
+        await loadclient.open_streams(srv.port, path, STREAM_CLIENTS)
+        for srv, path in zip(servers, paths, strict=True)
+    ]
+    samples: list[list[float]] = [[] for _ in servers]
+    try:
+        await asyncio.sleep(SETTLE)
+        for r in range(CPU_SAMPLES):
+            for i in [*range(r % len(servers), len(servers)), *range(r % len(servers))]:
+                port, pid = servers[i].port, servers[i].process.pid
+                _, events_before, _ = await _stats(port)
+                cpu_before = cpu_seconds(pid)
+                await asyncio.sleep(CPU_WINDOW)
+                used = cpu_seconds(pid) - cpu_before
+                _, events_after, _ = await _stats(port)
+                samples[i].append(used * 1e6 / max(1, events_after - events_before))
+    finally:
+        for group in clients:
+            for client in group:
+                client.close()
+    return samples
 
 
 async def fanout(ports: Sequence[int]) -> dict[str, Any]:
@@ -281,8 +299,12 @@ def measure_idle(frameworks: Sequence[str], log_dir: Path) -> dict[str, Any]:
                 results[framework] = _failure(exc)
     ok = [fw for fw in frameworks if results[fw]["status"] == "ok"]
     print(f"{SERVER}: CPU per echoed message ...", file=sys.stderr, flush=True)
-    with e2e.serving(SERVER, ok, log_dir, scale_apps.target) as running:
-        samples = asyncio.run(echo_cpu(running))
+    try:
+        with e2e.serving(SERVER, ok, log_dir, scale_apps.target) as running:
+            samples = asyncio.run(echo_cpu(running))
+    except Exception as exc:
+        _failure(exc)
+        samples = {}
     for framework, cpu_us in samples.items():
         results[framework]["cpu_us_per_message"] = statistics.median(cpu_us)
         results[framework]["cpu_samples_us"] = cpu_us
@@ -292,7 +314,9 @@ def measure_idle(frameworks: Sequence[str], log_dir: Path) -> dict[str, Any]:
 def measure_streams(
     frameworks: Sequence[str], log_dir: Path, env: dict[str, str] | None = None
 ) -> dict[str, dict[str, Any]]:
-    """Streams and event streams, each framework under its own server for each."""
+    """Streams and event streams: memory and stop with each framework under its own server
+    for each kind, then (untraced) the CPU per event with every framework's server of one
+    kind side by side."""
     results: dict[str, dict[str, Any]] = {kind: {} for kind in STREAM_PATHS}
     for framework in frameworks:
         paths = {**STREAM_PATHS, **VARIANTS.get(framework, {})}
@@ -307,6 +331,30 @@ def measure_streams(
                     except Exception as exc:
                         result = _failure(exc)
             results.setdefault(kind, {})[framework] = result
+    if env:  # tracemalloc's CPU is not the framework's
+        return results
+    for base in STREAM_PATHS:
+        # The kind and its variants (a variant's name starts with its kind's).
+        measured = [
+            (kind, fw)
+            for kind, by_framework in results.items()
+            if kind.startswith(base)
+            for fw, result in by_framework.items()
+            if result["status"] == "ok"
+        ]
+        print(f"{SERVER}: CPU per event, {base} ...", file=sys.stderr, flush=True)
+        served = [{**STREAM_PATHS, **VARIANTS.get(fw, {})}[kind] for kind, fw in measured]
+        try:
+            with e2e.serving(
+                SERVER, [fw for _, fw in measured], log_dir, scale_apps.target
+            ) as running:
+                samples = asyncio.run(stream_cpu(running, served))
+        except Exception as exc:
+            _failure(exc)
+            samples = [[] for _ in measured]
+        for (kind, fw), cpu_us in zip(measured, samples, strict=True):
+            results[kind][fw]["cpu_us_per_event"] = statistics.median(cpu_us) if cpu_us else None
+            results[kind][fw]["cpu_samples_us"] = cpu_us
     return results
 
 
@@ -445,7 +493,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "echo_connections": ECHO_CONNECTIONS,
         "echo_samples": ECHO_SAMPLES,
         "echoes_per_sample": ECHOES_PER_SAMPLE,
-        "cpu_windows": CPU_WINDOWS,
+        "cpu_samples": CPU_SAMPLES,
+        "cpu_window_s": CPU_WINDOW,
         "stream_clients": STREAM_CLIENTS,
         "tick_s": scale_apps.TICK,
         "max_ticks": scale_apps.MAX_TICKS,

@@ -35,8 +35,8 @@ two-core machine as the server.
 - **Memory** is the server process's resident set (VmRSS of `/proc/PID/status`) after
   opening the connections minus before, per connection, with {held} connections of the
   same kind already open before (the first ones would otherwise fill the memory the
-  allocator keeps free since startup, and look free). It moves by about 1 KiB between
-  runs. The **Python heap** columns come from a second run of the streams with
+  allocator keeps free since startup, and look free). It moves by up to 2 KiB between
+  runs, with what the allocator happens to hold. The **Python heap** columns come from a second run of the streams with
   `tracemalloc` in the server (for raw ASGI, microasgi and Starlette): every Python
   object the streams hold, exactly, but not the server's C buffers; that run's other
   figures are not used.
@@ -45,7 +45,9 @@ two-core machine as the server.
   divided by the messages echoed or the events the generators produced. Echoes are
   measured with every framework's server up side by side, in {samples} interleaved
   rounds of {per_sample} echoes on each of {echo_connections} connections; the figure is
-  the median round. A stream's is the median of {windows} one-second windows.
+  the median round. Likewise a stream's: every framework's server streaming to
+  {clients:,} clients at once, {cpu_samples} rounds of a {cpu_window:g} s window on each
+  in turn, the median window.
 - **Stopping**: once a stream has run a while, every client leaves at once; the app
   counts its live generators (a `finally` in the generator) and is polled until none is
   left, for at most {stop_wait:g} s. The goal is within {stop_goal:g} s. uvicorn speaks
@@ -63,6 +65,10 @@ def _ok(result: dict[str, Any] | None) -> bool:
 
 def _ratio(value: float | None, raw: float | None) -> str:
     return f"{value / raw:.2f}" if value is not None and raw else tables.NA
+
+
+def _number(value: float | None) -> str:
+    return f"{value:.1f}" if value is not None else tables.NA
 
 
 def _name(framework: str) -> str:
@@ -94,7 +100,7 @@ def idle_rows(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 _name(framework),
                 *[f"{memory[c]:.1f}" for c in counts],
                 _ratio(memory[top], raw_memory),
-                f"{cpu:.1f}" if cpu is not None else tables.NA,
+                _number(cpu),
                 _ratio(cpu, raw.get("cpu_us_per_message")),
             ]
         )
@@ -146,10 +152,10 @@ def stream_rows(
                 _name(framework),
                 f"{result['kib_per_stream']:.1f}",
                 _ratio(result["kib_per_stream"], raw.get("kib_per_stream")),
-                f"{kib:.1f}" if kib is not None else tables.NA,
+                _number(kib),
                 _ratio(kib, raw_kib),
-                f"{result['cpu_us_per_event']:.1f}",
-                _ratio(result["cpu_us_per_event"], raw.get("cpu_us_per_event")),
+                _number(result.get("cpu_us_per_event")),
+                _ratio(result.get("cpu_us_per_event"), raw.get("cpu_us_per_event")),
                 _stopped(result, data["stop_wait_s"]),
                 "yes" if result["within_goal"] else "no",
             ]
@@ -211,13 +217,12 @@ def _summary(data: dict[str, Any], heap: dict[str, Any] | None) -> str:
         assert mine is not None
         assert raw is not None
         top = str(data["idle_counts"][-1])
+        ours, theirs = mine["kib_per_connection"][top], raw["kib_per_connection"][top]
+        cpu, raw_cpu = mine.get("cpu_us_per_message"), raw.get("cpu_us_per_message")
         lines.append(
-            f"- idle WebSocket: {mine['kib_per_connection'][top]:.1f} KiB against raw's "
-            f"{raw['kib_per_connection'][top]:.1f} "
-            f"({mine['kib_per_connection'][top] / raw['kib_per_connection'][top]:.2f}x); "
-            f"CPU per echoed message {mine['cpu_us_per_message']:.1f} µs against "
-            f"{raw['cpu_us_per_message']:.1f} "
-            f"({mine['cpu_us_per_message'] / raw['cpu_us_per_message']:.2f}x)"
+            f"- idle WebSocket: {ours:.1f} KiB against raw's {theirs:.1f} "
+            f"({_ratio(ours, theirs)}x); CPU per echoed message {_number(cpu)} µs against "
+            f"{_number(raw_cpu)} ({_ratio(cpu, raw_cpu)}x)"
         )
     for kind, label in (("stream", "stream"), ("sse", "event stream")):
         results = data.get("streams", {}).get(kind, {})
@@ -236,8 +241,8 @@ def _summary(data: dict[str, Any], heap: dict[str, Any] | None) -> str:
             theirs = traced["raw"]["heap_kib_per_stream"]
             line += f", Python heap {ours:.1f} against {theirs:.1f} ({ours / theirs:.2f}x)"
         line += (
-            f"; CPU per event {mine['cpu_us_per_event'] / raw['cpu_us_per_event']:.2f}x raw's;"
-            f" generators stopped after {_stopped(mine, data['stop_wait_s'])}"
+            f"; CPU per event {_ratio(mine.get('cpu_us_per_event'), raw.get('cpu_us_per_event'))}"
+            f"x raw's; generators stopped after {_stopped(mine, data['stop_wait_s'])}"
         )
         quiet = data["streams"].get("sse, no ping", {}).get("microasgi") if kind == "sse" else None
         if _ok(quiet):
@@ -263,14 +268,15 @@ REASONS = {
         "is never closed, only dropped)"
     ),
 }
-Figure = Callable[[dict[str, Any], str], float]  # a result's figure (given the top count)
+# A result's figure (given the top count), None when it was not measured.
+Figure = Callable[[dict[str, Any], str], "float | None"]
 METRICS: tuple[tuple[str, str, Figure, str], ...] = (
     ("idle", "idle WebSocket memory", lambda r, top: r["kib_per_connection"][top], "KiB"),
-    ("idle", "CPU per echoed message", lambda r, top: r["cpu_us_per_message"], "µs"),
+    ("idle", "CPU per echoed message", lambda r, top: r.get("cpu_us_per_message"), "µs"),
     ("stream", "stream memory", lambda r, top: r["kib_per_stream"], "KiB"),
-    ("stream", "CPU per stream event", lambda r, top: r["cpu_us_per_event"], "µs"),
+    ("stream", "CPU per stream event", lambda r, top: r.get("cpu_us_per_event"), "µs"),
     ("sse", "event-stream memory", lambda r, top: r["kib_per_stream"], "KiB"),
-    ("sse", "CPU per server-sent event", lambda r, top: r["cpu_us_per_event"], "µs"),
+    ("sse", "CPU per server-sent event", lambda r, top: r.get("cpu_us_per_event"), "µs"),
 )
 
 
@@ -336,7 +342,10 @@ def _peers_ahead(data: dict[str, Any]) -> str:
             continue
         ours = figure(mine, top)
         for peer, result in results.items():
-            if peer in ("raw", "microasgi") or not _ok(result) or figure(result, top) >= ours:
+            if peer in ("raw", "microasgi") or not _ok(result):
+                continue
+            theirs = figure(result, top)
+            if ours is None or theirs is None or theirs >= ours:
                 continue
             if unit == "µs":
                 why = _cpu_reason(data, part)
@@ -344,7 +353,7 @@ def _peers_ahead(data: dict[str, Any]) -> str:
                 why = NO_WATCH
             else:
                 why = REASONS.get((part, peer), "")
-            line = f"- {label}: {peer} {figure(result, top):.1f} {unit} against microasgi's "
+            line = f"- {label}: {peer} {theirs:.1f} {unit} against microasgi's "
             lines.append(line + f"{ours:.1f}" + (f": {why}." if why else "."))
     lines += _static_ahead(data.get("static", {}), data.get("static_pathsend", {}))
     if not lines:
@@ -366,7 +375,9 @@ def scale_section(data: dict[str, Any] | None, traced: dict[str, Any] | None = N
             samples=data["echo_samples"],
             per_sample=data["echoes_per_sample"],
             echo_connections=data["echo_connections"],
-            windows=data["cpu_windows"],
+            clients=data["stream_clients"],
+            cpu_samples=data["cpu_samples"],
+            cpu_window=data["cpu_window_s"],
             stop_wait=data["stop_wait_s"],
             stop_goal=data["stop_goal_s"],
             max_ticks=data["max_ticks"],
