@@ -37,9 +37,9 @@ two-core machine as the server.
   same kind already open before (the first ones would otherwise fill the memory the
   allocator keeps free since startup, and look free). It moves by up to 2 KiB between
   runs, with what the allocator happens to hold. The **Python heap** columns come from a
-  second run of the streams with `tracemalloc` in the server (for raw ASGI, microasgi and Starlette): every Python
-  object the streams hold, exactly, but not the server's C buffers; that run's other
-  figures are not used.
+  second run of the streams with `tracemalloc` in the server (for raw ASGI, microasgi and
+  Starlette): every Python object the streams hold, exactly, but not the server's C
+  buffers; that run's other figures are not used.
 - **CPU** is the server process's CPU time (the scheduler's count of all its threads,
   `/proc/PID/task/*/schedstat`: utime + stime at nanosecond resolution) over the work,
   divided by the messages echoed or the events the generators produced. Echoes are
