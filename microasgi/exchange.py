@@ -112,6 +112,15 @@ class Exchange:
             self.started = True
         return self._send(message)
 
+    async def send_whole(self, start: Message, body: Message) -> None:
+        """Send a response whose body is one message: ``start``, then ``body`` once the
+        unread request body the server already holds is taken (see ``finish_body``)."""
+        self.started = True
+        await self._send(start)
+        if self.body_unread():
+            await self.finish_body()
+        await self._send(body)
+
     async def asgi_send(self, message: Message) -> None:
         """``send`` as an ASGI app is handed it: a coroutine function, as asgiref checks."""
         await self.send(message)

@@ -95,10 +95,7 @@ class FileResponse(Response):
             ranges = plan.ranges
         start = {"type": "http.response.start", "status": status, "headers": raw}
         if method == "HEAD" or not ranges:
-            await exchange.send(start)
-            if exchange.body_unread():
-                await exchange.finish_body()
-            await exchange.send({"type": "http.response.body", "body": b""})
+            await exchange.send_whole(start, {"type": "http.response.body", "body": b""})
         elif status == 200 and supports(scope, PATHSEND):
             # The server reads the file itself, the fastest way there is (sendfile).
             await exchange.send(start)

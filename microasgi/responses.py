@@ -239,15 +239,15 @@ class Response:
         status = self.status_code
         # The headers as rendered, unless .headers was used (then checked again).
         headers = self._raw or self.raw_headers()
-        await exchange.send({"type": "http.response.start", "status": status, "headers": headers})
-        if exchange.body_unread():
-            await exchange.finish_body()
         body = self.body
         if body and (
             exchange.scope.get("method") == "HEAD" or (status != 200 and bodyless(status))
         ):
             body = b""
-        await exchange.send({"type": "http.response.body", "body": body})
+        await exchange.send_whole(
+            {"type": "http.response.start", "status": status, "headers": headers},
+            {"type": "http.response.body", "body": body},
+        )
         if self.background is not None:
             await run_callable(self.background)
 
