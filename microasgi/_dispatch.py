@@ -29,7 +29,7 @@ from microasgi.exchange import Exchange
 from microasgi.requests import ROOT_KEY, Request
 from microasgi.responses import RedirectResponse, Response
 from microasgi.returns import plain_messages, to_response
-from microasgi.routing import Lookup, Mount, Route, Router, route_path
+from microasgi.routing import Match, Miss, Mount, Route, Router, route_path
 from microasgi.websockets import WebSocket, WebSocketDisconnect
 
 if TYPE_CHECKING:
@@ -75,16 +75,15 @@ class Dispatcher:
 
     async def _answer(self, router: Router, scope: Scope, exchange: Exchange, outer: Hooks) -> None:
         """Answer with ``router``'s routes; ``outer``: the hooks of the routers that mount it."""
-        found = router.lookup("http", route_path(scope), scope["method"])
-        match = found.match
-        if match is None:
+        match = router.lookup("http", route_path(scope), scope["method"])
+        if isinstance(match, Miss):
             hooks = outer + router.hooks
             if hooks is NO_HOOKS:
-                response = await self._unmatched(found, scope)
+                response = await self._unmatched(match, scope)
                 await response.respond(exchange)
             else:
                 request = Request(scope, exchange=exchange)
-                await self._hooked(hooks, request, functools.partial(self._unmatched, found, scope))
+                await self._hooked(hooks, request, functools.partial(self._unmatched, match, scope))
         elif match.mount is not None:
             await self._http_mount(match.mount, scope, exchange, outer)
         else:
@@ -113,10 +112,7 @@ class Dispatcher:
             if messages is None:
                 await to_response(result).respond(exchange)
                 return
-            await exchange.send(messages[0])
-            if exchange.body_unread():
-                await exchange.finish_body()
-            await exchange.send(messages[1])
+            await exchange.send_whole(*messages)
 
     def _limits(self, overrides: LimitOverrides) -> Limits:
         limits = self.route_limits.get(overrides)
@@ -172,16 +168,16 @@ class Dispatcher:
         else:
             await mount.app(child, exchange.receive, exchange.asgi_send)
 
-    async def _unmatched(self, found: Lookup, scope: Scope) -> Response:
+    async def _unmatched(self, miss: Miss, scope: Scope) -> Response:
         """404, 405 (OPTIONS: 204) with ``Allow``, or a redirect to the other slash."""
-        if found.allow:
-            allow = ", ".join(sorted(found.allow | {"OPTIONS"}))
+        if miss.allow:
+            allow = ", ".join(sorted(miss.allow | {"OPTIONS"}))
             if scope["method"] == "OPTIONS":
                 return Response(None, 204, {"allow": allow})
             raise HTTPException(405, headers={"allow": allow})
-        if found.redirect is None:
+        if miss.redirect is None:
             raise HTTPException(404)
-        target = quote(scope.get("root_path", "") + found.redirect, safe="/:@!$&'()*+,;=-._~")
+        target = quote(scope.get("root_path", "") + miss.redirect, safe="/:@!$&'()*+,;=-._~")
         # "//evil.com" would be another host to a browser: keep the redirect on this one.
         target = "/" + target.lstrip("/")
         query = scope.get("query_string", b"")
@@ -207,8 +203,8 @@ class Dispatcher:
         outer: Hooks = NO_HOOKS,
     ) -> None:
         """Run the WebSocket handler ``router`` has for ``scope``, and end the connection."""
-        match = router.lookup("websocket", route_path(scope)).match
-        if match is not None and match.mount is not None:
+        match = router.lookup("websocket", route_path(scope))
+        if isinstance(match, Match) and match.mount is not None:
             mount = match.mount
             child = self._child_scope(mount, scope)
             if isinstance(mount.app, Router):
@@ -218,7 +214,7 @@ class Dispatcher:
             return
         websocket = WebSocket(scope, receive, send)
         try:
-            if match is None or match.route is None:
+            if isinstance(match, Miss) or match.route is None:
                 hooks = (outer + router.hooks).websocket
                 if hooks and not await _admitted(hooks, websocket):
                     return

@@ -53,6 +53,7 @@ __all__ = [
     "FloatConverter",
     "IntConverter",
     "Match",
+    "Miss",
     "Mount",
     "NoMatchFound",
     "PathConverter",
@@ -496,7 +497,7 @@ class _Tree:
         self.root = _Node()
         # path -> method -> the decision for the first route for it, built once and
         # shared: a parameterless path is two dict hits (its users must not change it)
-        self.static: dict[str, dict[str, Lookup]] = {}
+        self.static: dict[str, dict[str, Match]] = {}
         for route in routes:
             segments = route.compile()
             node = self.root
@@ -507,7 +508,7 @@ class _Tree:
                 by_method = self.static.setdefault(route.path, {})
                 for method in route.methods if isinstance(route, Route) else ("GET",):
                     if method not in by_method:
-                        by_method[method] = Lookup(Match(route, {}))
+                        by_method[method] = Match(route, {})
         for mount in mounts:
             node = self.root
             for text in _split(mount.path) if mount.path else ():
@@ -523,7 +524,7 @@ class _Tree:
         if static is not None:
             found = static.get(method)
             if found is not None:
-                return found.match
+                return found
         if not path.startswith("/"):
             return None
         return self._search(self.root, _split(path), 0, [], method, None, allow)
@@ -638,16 +639,15 @@ def _convert(
 # --- the router ---------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class Lookup:
-    """What the router decided for one request."""
+@dataclass(frozen=True, slots=True)
+class Miss:
+    """A lookup that found nothing to call: why, for the 404, 405 or redirect."""
 
-    match: Match | None = None
     allow: frozenset[str] = frozenset()  # methods of the path, when no route accepted
     redirect: str | None = None  # the other-slash path, when it would match
 
 
-_NOT_FOUND = Lookup()
+_NOT_FOUND = Miss()
 
 
 @dataclass(frozen=True, slots=True)
@@ -909,8 +909,9 @@ class Router:
             if isinstance(mount.app, Router):
                 mount.app.prepare()
 
-    def lookup(self, kind: str, path: str, method: str = "GET") -> Lookup:
-        """Decide, once, what answers ``path``: a route, a mount, a 405, a redirect, or 404."""
+    def lookup(self, kind: str, path: str, method: str = "GET") -> Match | Miss:
+        """Decide, once, what answers ``path``: a route or a mount (a Match), or why
+        nothing does (a Miss: a 405, a redirect, or 404)."""
         tree = (self._trees or self._build())[kind]
         static = tree.static.get(path)
         if static is not None and (found := static.get(method)) is not None:
@@ -918,14 +919,14 @@ class Router:
         allow: set[str] = set()
         match = tree.first(path, method, allow)  # one walk decides the match and the union
         if match is not None:
-            return Lookup(match)
+            return match
         if allow:
-            return Lookup(allow=frozenset(allow))
+            return Miss(allow=frozenset(allow))
         if self.redirect_slashes and path != "/" and path.startswith("/"):
             # Whatever the method: the other path then answers it, with a 405 if need be.
             other = path[:-1] if path.endswith("/") else path + "/"
             if tree.routes_path(other):
-                return Lookup(redirect=other)
+                return Miss(redirect=other)
         return _NOT_FOUND
 
     def url_path_for(self, name: str, /, **params: Any) -> str:
