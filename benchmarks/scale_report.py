@@ -257,7 +257,7 @@ def _summary(data: dict[str, Any], heap: dict[str, Any] | None) -> str:
 
 # Why a peer holds a stream in less memory or CPU, for the peers measured here.
 NO_WATCH = (
-    "it does not watch for the client during a stream (no task beside the generator, no "
+    "the peer does not watch for the client during a stream (no task beside the generator, no "
     "cancel scope), and so its generators ran on after their clients had left"
 )
 REASONS = {
@@ -286,10 +286,10 @@ def _cpu_reason(data: dict[str, Any], part: str) -> str:
     unwatched = data.get("streams", {}).get(VARIANT_ROWS["stream"][0], {}).get("raw")
     floor = f" (raw ASGI without one: {unwatched['cpu_us_per_event']:.1f} µs)" if unwatched else ""
     return (
-        "its way from the generator to `send` is shorter than microasgi's, which checks each "
-        "chunk's type and counts turns for the event loop, and for events also frames them "
-        "in a generator of its own and notes when each went out, for the ping; the watch "
-        f"for the client costs no CPU per event{floor}"
+        "the peer's way from the generator to `send` is shorter than microasgi's, which "
+        "checks each chunk's type and counts turns for the event loop, and for events also "
+        "frames them in a generator of its own and notes when each went out, for the ping; "
+        f"the watch for the client costs no CPU per event{floor}"
     )
 
 
@@ -309,8 +309,8 @@ FILE_PATHSEND = (
 NOISE = 0.85  # a CPU figure within this share of microasgi's is within the runs' noise
 
 
-def _static_ahead(static: dict[str, Any], pathsend: dict[str, bool]) -> list[str]:
-    lines = []
+def _static_ahead(static: dict[str, Any], pathsend: dict[str, bool]) -> list[tuple[str, str]]:
+    found = []
     for server, scenarios in static.items():
         for scenario, results in scenarios.items():
             mine = results.get("microasgi")
@@ -324,17 +324,36 @@ def _static_ahead(static: dict[str, Any], pathsend: dict[str, bool]) -> list[str
                     why = "within the noise of these runs (10-15 %)"
                 else:
                     why = FILE_PATHSEND if pathsend.get(server) else FILE_THREADS
-                lines.append(
-                    f"- {scenario} under {server}: {peer} {result['cpu_us']:.0f} µs of server "
-                    f"CPU per request against microasgi's {ours:.0f}: {why}."
+                found.append(
+                    (
+                        why,
+                        f"{scenario} under {server}: {peer} {result['cpu_us']:.0f} µs of server "
+                        f"CPU per request against microasgi's {ours:.0f}",
+                    )
                 )
+    return found
+
+
+def _by_reason(found: list[tuple[str, str]]) -> list[str]:
+    """One bullet per reason: the reason once, then its figures (four-space nesting, as
+    Python-Markdown wants)."""
+    figures: dict[str, list[str]] = {}
+    for why, figure in found:
+        figures.setdefault(why, []).append(figure)
+    lines = []
+    for why, texts in figures.items():
+        if len(texts) == 1 or not why:
+            lines += [f"- {text}" + (f": {why}." if why else ".") for text in texts]
+        else:
+            lines.append(f"- {why[0].upper()}{why[1:]}:")
+            lines += [f"    - {text}" for text in texts]
     return lines
 
 
 def _peers_ahead(data: dict[str, Any]) -> str:
     """Each figure where a peer does better than microasgi, and why."""
     top = str(data["idle_counts"][-1])
-    lines = []
+    found: list[tuple[str, str]] = []
     for part, label, figure, unit in METRICS:
         results = data.get("idle", {}) if part == "idle" else data.get("streams", {}).get(part, {})
         mine = results.get("microasgi")
@@ -353,9 +372,10 @@ def _peers_ahead(data: dict[str, Any]) -> str:
                 why = NO_WATCH
             else:
                 why = REASONS.get((part, peer), "")
-            line = f"- {label}: {peer} {theirs:.1f} {unit} against microasgi's "
-            lines.append(line + f"{ours:.1f}" + (f": {why}." if why else "."))
-    lines += _static_ahead(data.get("static", {}), data.get("static_pathsend", {}))
+            figure_text = f"{label}: {peer} {theirs:.1f} {unit} against microasgi's {ours:.1f}"
+            found.append((why, figure_text))
+    found += _static_ahead(data.get("static", {}), data.get("static_pathsend", {}))
+    lines = _by_reason(found)
     if not lines:
         return ""
     title = "Where a peer does better than microasgi in this run, and why:"
