@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from benchmarks import report, tables
+from benchmarks import report, routing, tables
 from benchmarks.apps import raw_app
 from benchmarks.apps._urlencoded import parse_urlencoded
 from benchmarks.e2e import group_cpu_seconds, parse_wrk
@@ -206,3 +206,10 @@ def test_report_renders_tables_chart_and_versions(tmp_path: Any) -> None:
     assert "test cpu" in page
     assert "starlette 1.0" in page
     assert "Not run yet" in page  # routing and e2e sections say how to produce them
+
+
+def test_the_routing_benchmark_checks_each_lookup_before_timing_it() -> None:
+    # Every table shape's lookup is checked (a match with the right params, or a miss)
+    # before it is timed: a router that answered wrongly would raise here.
+    results = routing.measure_lookups(rounds=1, n=10)
+    assert {result["shape"] for result in results} == set(routing.SHAPES)
