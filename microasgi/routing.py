@@ -517,14 +517,10 @@ class _Tree:
                 node.mount = mount
         self.root.measure()
 
-    def first(self, path: str, method: str, allow: set[str] | None = None) -> Match | None:
-        """The most specific match accepting ``method``, or None; ``allow``, if given,
-        gets the methods of the routes that match the path but not the method."""
-        static = self.static.get(path)
-        if static is not None:
-            found = static.get(method)
-            if found is not None:
-                return found
+    def search(self, path: str, method: str, allow: set[str]) -> Match | None:
+        """Walk the trie for the most specific match accepting ``method``, or None;
+        ``allow`` gets the methods of the routes that match the path but not the method.
+        (A static path's match is a dict hit in ``static``: look there first.)"""
         if not path.startswith("/"):
             return None
         return self._search(self.root, _split(path), 0, [], method, None, allow)
@@ -628,7 +624,9 @@ def _convert(
     """Convert captured text by the route's converters; None when one refuses it."""
     params: dict[str, Any] = {}
     try:
-        for (name, converter), value in zip(route.params, values, strict=True):
+        # One value per parameter, in order, by construction of the walk; zip's keyword
+        # (strict=) takes CPython's slow call path, on every request with a parameter.
+        for (name, converter), value in zip(route.params, values):  # noqa: B905
             text = "/".join(segments[value]) if type(value) is slice else value
             params[name] = converter.convert(text)
     except ValueError:
@@ -917,7 +915,7 @@ class Router:
         if static is not None and (found := static.get(method)) is not None:
             return found
         allow: set[str] = set()
-        match = tree.first(path, method, allow)  # one walk decides the match and the union
+        match = tree.search(path, method, allow)  # one walk decides the match and the union
         if match is not None:
             return match
         if allow:

@@ -372,17 +372,15 @@ def test_routing_cost_does_not_scan_the_table(visits: Visits) -> None:
     app.add_route("/target/{x:int}/detail", named("target"))
     app.router.prepare()
     visits.count = 0  # from here on
-    trees = app.router._trees
-    assert trees is not None
-    tree = trees["http"]  # what the dispatcher asks, once per request
-    match = tree.first("/target/5/detail", "GET")
-    assert match is not None
+    # What the dispatcher asks, once per request:
+    match = app.router.lookup("http", "/target/5/detail", "GET")
+    assert isinstance(match, Match)
     assert match.route is not None
     assert match.route.name == "target"
     assert visits.count <= 4  # root, "target", the int parameter, "detail"
     visits.count = 0
-    match = tree.first("/static/999", "GET")
-    assert match is not None
+    match = app.router.lookup("http", "/static/999", "GET")
+    assert isinstance(match, Match)
     assert match.route is not None
     assert match.route.name == "s999"
     assert visits.count == 0  # a static path is one dict hit
@@ -846,19 +844,20 @@ class Walks:
 
 @pytest.fixture
 def walks(monkeypatch: pytest.MonkeyPatch) -> Walks:
-    """Count every walk of a lookup tree from its root (a route decided once is one)."""
+    """Count every walk of a lookup tree from its root (a route decided once is one;
+    a static path is a dict hit, no walk)."""
     counted = Walks()
-    first, matches = routing._Tree.first, routing._Tree.matches
+    search, matches = routing._Tree.search, routing._Tree.matches
 
-    def counting_first(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def counting_search(self: Any, *args: Any, **kwargs: Any) -> Any:
         counted.count += 1
-        return first(self, *args, **kwargs)
+        return search(self, *args, **kwargs)
 
     def counting_matches(self: Any, *args: Any, **kwargs: Any) -> Any:
         counted.count += 1
         return matches(self, *args, **kwargs)
 
-    monkeypatch.setattr(routing._Tree, "first", counting_first)
+    monkeypatch.setattr(routing._Tree, "search", counting_search)
     monkeypatch.setattr(routing._Tree, "matches", counting_matches)
     return counted
 
