@@ -255,15 +255,18 @@ class LifespanRun:
         return [r["type"] + (f":{r['message']}" if r.get("message") else "") for r in self.replies]
 
 
-async def drive_lifespan(app: ASGIApp, *, shutdown: bool = True) -> LifespanRun:
+async def drive_lifespan(
+    app: ASGIApp, *, shutdown: bool = True, state: dict[str, Any] | None = None
+) -> LifespanRun:
     """Play the server's part of the lifespan protocol: startup, then (if ``shutdown``)
-    shutdown once startup was answered. Checks that the call ends at once by raising
-    after a failure report, and returns normally after a complete shutdown."""
+    shutdown once startup was answered, with ``state`` as the scope's (a fresh dict by
+    default). Checks that the call ends at once by raising after a failure report, and
+    returns normally after a complete shutdown."""
     incoming = [{"type": "lifespan.startup"}]
     if shutdown:
         incoming.append({"type": "lifespan.shutdown"})
     replies: list[Message] = []
-    state: dict[str, Any] = {}
+    state = {} if state is None else state
     started = anyio.Event()
 
     async def receive() -> Message:

@@ -26,6 +26,7 @@ from asgi_harness import (
     DISCONNECT,
     Recorder,
     body_of,
+    drive_lifespan,
     http_scope,
     request_body,
     run,
@@ -93,33 +94,10 @@ def header(message: Message, name: bytes) -> bytes | None:
     return None
 
 
-async def lifespan(app: Any, scope: Scope | None = None) -> list[str]:
-    """Run startup then shutdown; return the message types the app sent.
-
-    A failure reported, the app's call must end at once by raising the error.
-    """
-    scope = scope if scope is not None else {"type": "lifespan", "asgi": {"version": "3.0"}}
-    replies: list[Message] = []
-    incoming = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
-
-    async def receive() -> Message:
-        if incoming and (not replies or replies[-1]["type"] == "lifespan.startup.complete"):
-            return incoming.pop(0)
-        await anyio.sleep_forever()
-        raise AssertionError
-
-    async def send(message: Message) -> None:
-        replies.append(message)
-
-    error: Exception | None = None
-    with anyio.fail_after(5):
-        try:
-            await app(scope, receive, send)
-        except Exception as exc:
-            error = exc
-    failed = [m for m in replies if m["type"].endswith(".failed")]
-    assert (error is not None) == bool(failed), (replies, error)
-    return [m["type"] + (f":{m['message']}" if "message" in m else "") for m in replies]
+async def lifespan(app: Any) -> list[str]:
+    """Run startup then shutdown; return what the app sent, each type with its message
+    (a failure reported, the app's call must end at once by raising the error)."""
+    return (await drive_lifespan(app)).summary()
 
 
 async def get(
@@ -1026,9 +1004,7 @@ async def test_lifespan_state_reaches_asgi_state() -> None:
         yield {"pool": 1}
 
     state: dict[str, Any] = {}
-    await lifespan(
-        App(lifespan=life), {"type": "lifespan", "asgi": {"version": "3.0"}, "state": state}
-    )
+    await drive_lifespan(App(lifespan=life), state=state)
     assert state == {"pool": 1}
 
 
