@@ -363,9 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\n{server}: median of {args.rounds} rounds of {args.duration:g}s\n")
         print(tables.markdown_table(headers, rows))
     data["env"] = env.describe(with_wrk=True)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(data, indent=1) + "\n")
+    env.write_results(args.json, data)
     return 0
 
 

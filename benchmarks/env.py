@@ -1,13 +1,16 @@
-"""What the figures were measured on: machine, Python, package versions."""
+"""What the figures were measured on (machine, Python, package versions), and writing the
+results document that carries them."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
 import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 PACKAGES = (
@@ -87,3 +90,12 @@ def describe(with_wrk: bool = False) -> dict[str, Any]:
     if with_wrk:
         info["wrk"] = _wrk_version()
     return info
+
+
+def write_results(path: Path | None, data: dict[str, Any]) -> None:
+    """Write a run's results document (JSON) to ``path``, where ``report`` reads it; no
+    path, no file (the run printed its tables)."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1) + "\n")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 from collections.abc import Sequence
@@ -226,9 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{scenario['id']}: {states}")
     else:
         print_report(data)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(data, indent=1) + "\n")
+    env.write_results(args.json, data)
     if failed:
         print(f"answer check failed: {', '.join(failed)}", file=sys.stderr)
         return 1

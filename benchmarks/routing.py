@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import time
@@ -135,9 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\nplaintext GET in-process, req/s per CPU core (same run)\n")
     print(tables.markdown_table(headers, rows))
     data = {"kind": "routing", "lookups": lookups, "plaintext": plain, "env": env.describe()}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(data, indent=1) + "\n")
+    env.write_results(args.json, data)
     return 0 if all(r["within_target"] for r in lookups) else 1
 
 

@@ -527,9 +527,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             }
     data["env"] = env.describe(with_wrk=True)
     print(json.dumps({k: v for k, v in data.items() if k != "env"}, indent=1))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(data, indent=1) + "\n")
+    env.write_results(args.json, data)
     return 0
 
 
