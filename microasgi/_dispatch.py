@@ -29,7 +29,7 @@ from microasgi.exchange import Exchange
 from microasgi.requests import ROOT_KEY, Request
 from microasgi.responses import RedirectResponse, Response
 from microasgi.returns import plain_messages, to_response
-from microasgi.routing import Match, Miss, Mount, Route, Router, route_path
+from microasgi.routing import Miss, Mount, Route, Router, WebSocketRoute, route_path
 from microasgi.websockets import WebSocket, WebSocketDisconnect
 
 if TYPE_CHECKING:
@@ -51,45 +51,30 @@ class Dispatcher:
         self.route_limits: dict[LimitOverrides, Limits] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer one http request, or dispatch a websocket or lifespan scope."""
-        kind = scope["type"]
-        if kind != "http":
-            if kind == "websocket":
-                await self.websocket(self.router, scope, receive, send)
-            elif kind == "lifespan":
-                await self.lifespan(scope, receive, send)
-            else:
-                raise ValueError(f"unsupported ASGI scope type {kind!r}")
+        """Answer one http request (in this one pass, the common case), or dispatch a
+        websocket or lifespan scope."""
+        if scope["type"] != "http":
+            await self._not_http(scope, receive, send)
             return
         exchange = Exchange(scope, receive, send, self.limits)
         try:
-            await self._answer(self.router, scope, exchange, NO_HOOKS)
-        except Exception as exc:
-            if await self.errors.answer_http(exc, exchange):
-                raise
-        finally:
-            if exchange.to_close is not None:
-                await exchange.close()
-
-    # http
-
-    async def _answer(self, router: Router, scope: Scope, exchange: Exchange, outer: Hooks) -> None:
-        """Answer with ``router``'s routes; ``outer``: the hooks of the routers that mount it."""
-        match = router.lookup("http", route_path(scope), scope["method"])
-        if isinstance(match, Miss):
-            hooks = outer + router.hooks
-            if hooks is NO_HOOKS:
-                response = await self._unmatched(match, scope)
-                await response.respond(exchange)
-            else:
-                request = Request(scope, exchange=exchange)
-                await self._hooked(hooks, request, functools.partial(self._unmatched, match, scope))
-        elif match.mount is not None:
-            await self._http_mount(match.mount, scope, exchange, outer)
-        else:
-            route = match.route
+            # A mounted Router is part of this App (its handlers, errors, limits): the
+            # lookup goes on in it, with the hooks of the routers mounting it (outer).
+            router, outer = self.router, NO_HOOKS
+            found = router.lookup("http", route_path(scope), scope["method"])
+            while not isinstance(found, Miss) and isinstance(found[0], Mount):
+                mount = found[0]
+                scope = self._child_scope(mount, scope)
+                if not isinstance(mount.app, Router):  # any other ASGI app answers itself
+                    await mount.app(scope, exchange.receive, exchange.asgi_send)
+                    return
+                router, outer = mount.app, outer + mount.hooks
+                found = router.lookup("http", route_path(scope), scope["method"])
+            if isinstance(found, Miss):
+                await self._answer_miss(found, outer + router.hooks, scope, exchange)
+                return
+            route, params = found
             assert isinstance(route, Route)
-            params = match.params
             # A static route's match, and its empty dict, are shared: each request gets its own.
             scope["path_params"] = params if params else {}
             if route.limits is not None:
@@ -113,6 +98,34 @@ class Dispatcher:
                 await to_response(result).respond(exchange)
                 return
             await exchange.send_whole(*messages)
+        except Exception as exc:
+            if await self.errors.answer_http(exc, exchange):
+                raise
+        finally:
+            if exchange.to_close is not None:
+                await exchange.close()
+
+    async def _not_http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "websocket":
+            await self.websocket(self.router, scope, receive, send)
+        elif kind == "lifespan":
+            await self.lifespan(scope, receive, send)
+        else:
+            raise ValueError(f"unsupported ASGI scope type {kind!r}")
+
+    # http
+
+    async def _answer_miss(
+        self, miss: Miss, hooks: Hooks, scope: Scope, exchange: Exchange
+    ) -> None:
+        """Answer a request no route takes, through the hooks of the router it reached."""
+        if hooks is NO_HOOKS:
+            response = await self._unmatched(miss, scope)
+            await response.respond(exchange)
+            return
+        request = Request(scope, exchange=exchange)
+        await self._hooked(hooks, request, functools.partial(self._unmatched, miss, scope))
 
     def _limits(self, overrides: LimitOverrides) -> Limits:
         limits = self.route_limits.get(overrides)
@@ -159,15 +172,6 @@ class Dispatcher:
             response = _replacement(after, await after(request, response))
         await response.respond(request.exchange)
 
-    async def _http_mount(
-        self, mount: Mount, scope: Scope, exchange: Exchange, outer: Hooks
-    ) -> None:
-        child = self._child_scope(mount, scope)
-        if isinstance(mount.app, Router):  # part of this App: its handlers, errors, limits
-            await self._answer(mount.app, child, exchange, outer + mount.hooks)
-        else:
-            await mount.app(child, exchange.receive, exchange.asgi_send)
-
     async def _unmatched(self, miss: Miss, scope: Scope) -> Response:
         """404, 405 (OPTIONS: 204) with ``Allow``, or a redirect to the other slash."""
         if miss.allow:
@@ -203,9 +207,9 @@ class Dispatcher:
         outer: Hooks = NO_HOOKS,
     ) -> None:
         """Run the WebSocket handler ``router`` has for ``scope``, and end the connection."""
-        match = router.lookup("websocket", route_path(scope))
-        if isinstance(match, Match) and match.mount is not None:
-            mount = match.mount
+        found = router.lookup("websocket", route_path(scope))
+        if not isinstance(found, Miss) and isinstance(found[0], Mount):
+            mount = found[0]
             child = self._child_scope(mount, scope)
             if isinstance(mount.app, Router):
                 await self.websocket(mount.app, child, receive, send, outer + mount.hooks)
@@ -214,17 +218,18 @@ class Dispatcher:
             return
         websocket = WebSocket(scope, receive, send)
         try:
-            if isinstance(match, Miss) or match.route is None:
+            if isinstance(found, Miss):
                 hooks = (outer + router.hooks).websocket
                 if hooks and not await _admitted(hooks, websocket):
                     return
                 raise HTTPException(404)
-            scope["path_params"] = match.params
-            route = match.route
+            route, params = found
+            assert isinstance(route, WebSocketRoute)
+            scope["path_params"] = params if params else {}
             hooks = (route.hooks if outer is NO_HOOKS else outer + route.hooks).websocket
             if hooks and not await _admitted(hooks, websocket):
                 return
-            await run_callable(route.endpoint, websocket, **match.params)
+            await run_callable(route.endpoint, websocket, **params)
         except WebSocketDisconnect:
             pass  # the client left (or the handler gave up): a normal end
         except Exception as exc:

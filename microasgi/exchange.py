@@ -117,7 +117,8 @@ class Exchange:
         unread request body the server already holds is taken (see ``finish_body``)."""
         self.started = True
         await self._send(start)
-        if self.body_unread():
+        # A GET or HEAD, most requests, has no body to take: decided without a call.
+        if self.scope["method"] not in BODYLESS_METHODS and self.body_unread():
             await self.finish_body()
         await self._send(body)
 

@@ -10,9 +10,8 @@ return in ``microasgi.returns``.
 from __future__ import annotations
 
 import copy
-import functools
 import http.cookies
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from typing import Any, ClassVar, Literal, TypeVar
@@ -44,13 +43,18 @@ def _length(length: int) -> tuple[bytes, bytes]:
     return (b"content-length", b"%d" % length)
 
 
-@functools.lru_cache(maxsize=256)
 def _content_type_header(media_type: str, charset: str) -> tuple[bytes, bytes]:
-    # Cached: the same few media types come with every response, and encoding one is
-    # a third of a small response's set-up.
     if media_type.startswith("text/") and "charset=" not in media_type:
         media_type = f"{media_type}; charset={charset}"
     return encode_header("content-type", media_type)
+
+
+# media type -> (charset, its Content-Type header), encoded once: the same few come with
+# every response, and encoding one costs more than the rest of a small response's set-up.
+# Keyed by the media type alone (a string keeps its hash; a tuple key would be hashed on
+# every response), the charset checked beside it. Bounded: media_type= may come from anywhere.
+_CONTENT_TYPES: dict[str, tuple[str, tuple[bytes, bytes]]] = {}
+_CONTENT_TYPES_MAX = 256
 
 
 class Response:
@@ -88,12 +92,12 @@ class Response:
 
     def render(self, content: Any) -> bytes:
         """Turn ``content`` into the body's bytes."""
-        if content is None:
-            return b""
-        if isinstance(content, bytes):
-            return content
         if isinstance(content, str):
             return content.encode(self.charset)
+        if isinstance(content, bytes):
+            return content
+        if content is None:
+            return b""
         if isinstance(content, bytearray | memoryview):
             return bytes(content)
         raise TypeError(f"{type(self).__name__} content must be bytes or str, not {content!r}")
@@ -104,12 +108,19 @@ class Response:
         unless they are there already.
         """
         media_type = self.media_type
-        content_type = (
-            None if media_type is None else _content_type_header(media_type, self.charset)
-        )
+        content_type = None
+        if media_type is not None:
+            charset = self.charset
+            cached = _CONTENT_TYPES.get(media_type)
+            if cached is not None and cached[0] == charset:
+                content_type = cached[1]
+            else:
+                content_type = _content_type_header(media_type, charset)
+                if len(_CONTENT_TYPES) < _CONTENT_TYPES_MAX:
+                    _CONTENT_TYPES[media_type] = (charset, content_type)
         if headers is None:  # most responses: nothing to merge with
             status = self.status_code
-            if length is None or status < 200 or status in (204, 304):  # see bodyless()
+            if length is None or (status != 200 and bodyless(status)):
                 raw = []
             else:
                 raw = [(b"content-length", b"%d" % length)]
@@ -233,23 +244,32 @@ class Response:
             samesite=samesite,
         )
 
-    async def respond(self, exchange: Exchange) -> None:
+    def respond(self, exchange: Exchange) -> Awaitable[None]:
         """Send the response through the request's ``exchange``: start, then the whole
-        body (none for HEAD), then the background task."""
+        body (none for HEAD), then the background task (await the result).
+
+        Not a coroutine itself: without a background task, the exchange's send is the
+        whole of it, and is handed back to be awaited rather than awaited in a frame
+        of its own. Subclasses may define it ``async``.
+        """
         status = self.status_code
         # The headers as rendered, unless .headers was used (then checked again).
         headers = self._raw or self.raw_headers()
         body = self.body
-        if body and (
-            exchange.scope.get("method") == "HEAD" or (status != 200 and bodyless(status))
-        ):
+        if body and (exchange.scope["method"] == "HEAD" or (status != 200 and bodyless(status))):
             body = b""
-        await exchange.send_whole(
+        sent = exchange.send_whole(
             {"type": "http.response.start", "status": status, "headers": headers},
             {"type": "http.response.body", "body": body},
         )
-        if self.background is not None:
-            await run_callable(self.background)
+        if self.background is None:
+            return sent
+        return self._then_background(sent)
+
+    async def _then_background(self, sent: Awaitable[None]) -> None:
+        await sent
+        assert self.background is not None
+        await run_callable(self.background)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the response as an ASGI app (middleware may answer with one)."""

@@ -4,7 +4,9 @@ A path template such as ``/users/{user_id:int}/files/{rest:path}`` is split on `
 into segments. Every route of a router goes into a segment trie; a lookup walks the
 trie depth first, trying at each node a literal child (one dict hit), then typed
 parameters, then ``str`` parameters, then ``path`` parameters, so the first match found
-is the most specific one, and a dead end backtracks to the next candidate. A ``path``
+is the most specific one, and a dead end backtracks to the next candidate. A
+parameter is converted on the edge that matched it: a converter refusing the text is a
+dead end too. A ``path``
 parameter tries its longest span first, but the span that ends the route last, so a
 route going on after it (``/files/{p:path}/edit``) wins. Paths with no parameter at all
 are also kept in a dict, so the common case is a single hit. The trie is built once,
@@ -26,7 +28,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar
 from urllib.parse import quote
 
 from microasgi._concurrency import is_async_callable
@@ -81,6 +83,9 @@ class NoMatchFound(LookupError):
 
 # Lookup order within a trie node: literal segment, then these kinds.
 _TYPED, _STR, _PATH = 0, 1, 2
+# How a pattern segment's text is tested: by its regex, or by what the regex amounts to.
+_REGEX, _ANY_TEXT, _DIGITS = 0, 1, 2
+_TESTS = {StringConverter.regex: _ANY_TEXT, IntConverter.regex: _DIGITS}
 
 _PARAM = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z_][A-Za-z0-9_]*))?}")
 _BRACES = re.compile(r"[{}]")
@@ -112,6 +117,11 @@ class _Segment:
     # The regex group of each parameter; empty when the parameter is the whole segment
     # (its value is then the segment's text, whatever groups its converter has).
     groups: tuple[int, ...] = ()
+    # How the walk tests a segment's text when a string method says what the regex would:
+    # any text (``[^/]+``, a plain ``str`` parameter) or ASCII digits (``[0-9]+``, ``int``).
+    test: int = _REGEX
+    # The whole-segment parameter's conversion (see _conversion).
+    convert: Callable[[str], Any] | None = None
 
 
 def _converter(name: str, registries: Iterable[dict[str, Converter]]) -> Converter:
@@ -137,7 +147,12 @@ def _compile_segment(text: str, registries: tuple[dict[str, Converter], ...]) ->
         else:
             kind = _TYPED
         regex = _compile(param.converter.regex, text)
-        return _Segment(None, regex, (param,), kind, f"{kind}:{regex.pattern}")
+        # The walk converts a value on the edge it matched: routes share an edge only
+        # when they share its converter, not just its regex.
+        key = f"{kind}:{regex.pattern}:{id(param.converter)}"
+        test = _TESTS.get(regex.pattern, _REGEX)
+        convert = _conversion(param.converter)
+        return _Segment(None, regex, (param,), kind, key, test=test, convert=convert)
     pattern, params, groups, end = [], [], [], 0
     for match in matches:
         literal = text[end : match.start()]
@@ -155,7 +170,21 @@ def _compile_segment(text: str, registries: tuple[dict[str, Converter], ...]) ->
         raise ValueError(f"malformed path parameter in segment {text!r}")
     pattern.append(re.escape(tail))
     regex = _compile("".join(pattern), text)
-    return _Segment(None, regex, tuple(params), _TYPED, f"{_TYPED}:{regex.pattern}", tuple(groups))
+    key = f"{_TYPED}:{regex.pattern}:{[id(param.converter) for param in params]}"
+    return _Segment(None, regex, tuple(params), _TYPED, key, tuple(groups))
+
+
+def _conversion(converter: Converter) -> Callable[[str], Any]:
+    """``converter.convert``, or for a built-in converter the builtin it amounts to: the
+    walk calls it on every request with a parameter, and a builtin is the cheaper call."""
+    return _BUILTIN_CONVERSIONS.get(type(converter)) or converter.convert
+
+
+_BUILTIN_CONVERSIONS: dict[type, Callable[[str], Any]] = {
+    IntConverter: int,  # the regex has let only ASCII digits through
+    StringConverter: str,
+    PathConverter: str,
+}
 
 
 def _compile(pattern: str, segment: str) -> re.Pattern[str]:
@@ -179,9 +208,10 @@ class BaseRoute:
     path: str
     name: str | None
     endpoint: Handler
+    methods: frozenset[str]  # the methods it answers
     registries: tuple[dict[str, Converter], ...]
-    # (name, converter) per parameter, in order; set when a tree is built
-    params: tuple[tuple[str, Converter], ...] = ()
+    # the parameters' names, in order; set when a tree is built
+    names: tuple[str, ...] = ()
     # what the handler gets before the path parameters, for error messages
     connection: ClassVar[str] = "request"
     # The routers it is served through, outermost first, and their hooks (set when a
@@ -193,8 +223,7 @@ class BaseRoute:
         """Compile the template against the converters known now."""
         registries = (*self.registries, BUILTIN_CONVERTERS)
         segments = [_compile_segment(text, registries) for text in _split(self.path)]
-        self.params = tuple((p.name, p.converter) for s in segments for p in s.params)
-        names = [name for name, _ in self.params]
+        names = self.names = tuple(p.name for s in segments for p in s.params)
         if len(set(names)) != len(names):
             raise ValueError(f"a path parameter name appears twice in {self.path!r}")
         return segments
@@ -346,10 +375,6 @@ class Route(BaseRoute):
         # The limits this route sets for its requests, over the App's (None: the App's).
         self.limits = limits
 
-    def accepts(self, method: str) -> bool:
-        """Tell whether this route answers ``method``."""
-        return method in self.methods
-
     def __repr__(self) -> str:
         return f"Route({self.path!r}, methods={sorted(self.methods)}, name={self.name!r})"
 
@@ -359,6 +384,8 @@ class WebSocketRoute(BaseRoute):
 
     kind: ClassVar[str] = "websocket"
     connection: ClassVar[str] = "websocket"
+    # A connection opens with a GET handshake, and is looked up as one.
+    methods: frozenset[str] = frozenset({"GET"})
 
     def __init__(
         self,
@@ -376,10 +403,6 @@ class WebSocketRoute(BaseRoute):
         self.name = _endpoint_name(endpoint) if name is None else name
         self.registries = registries
         self.check()
-
-    def accepts(self, method: str) -> bool:
-        """A WebSocket route accepts every connection to its path."""
-        return True
 
     def __repr__(self) -> str:
         return f"WebSocketRoute({self.path!r}, name={self.name!r})"
@@ -479,13 +502,9 @@ class _Node:
         return node
 
 
-@dataclass(slots=True)
-class Match:
-    """One lookup result: a route with its converted parameters, or a mount."""
-
-    route: AnyRoute | None
-    params: dict[str, Any]
-    mount: Mount | None = None
+# What a lookup found: the route with its converted parameters, or a mount (with none).
+# A plain pair: a lookup with parameters makes one per request, and a class costs more.
+Match: TypeAlias = tuple[AnyRoute | Mount, dict[str, Any]]
 
 
 class _Tree:
@@ -506,9 +525,9 @@ class _Tree:
             node.routes.append(route)
             if all(segment.literal is not None for segment in segments):
                 by_method = self.static.setdefault(route.path, {})
-                for method in route.methods if isinstance(route, Route) else ("GET",):
+                for method in route.methods:
                     if method not in by_method:
-                        by_method[method] = Match(route, {})
+                        by_method[method] = (route, {})
         for mount in mounts:
             node = self.root
             for text in _split(mount.path) if mount.path else ():
@@ -517,121 +536,152 @@ class _Tree:
                 node.mount = mount
         self.root.measure()
 
-    def search(self, path: str, method: str, allow: set[str]) -> Match | None:
-        """Walk the trie for the most specific match accepting ``method``, or None;
-        ``allow`` gets the methods of the routes that match the path but not the method.
-        (A static path's match is a dict hit in ``static``: look there first.)"""
-        if not path.startswith("/"):
-            return None
-        return self._search(self.root, _split(path), 0, [], method, None, allow)
-
     def routes_path(self, path: str) -> bool:
         """Tell whether a route, not a mount, is the most specific match for ``path``."""
         if path in self.static:
             return True
         found = self.matches(path)
-        return bool(found) and found[0].mount is None
+        return bool(found) and not isinstance(found[0][0], Mount)
 
     def matches(self, path: str) -> list[Match]:
         """Every match for ``path`` whatever its methods, most specific first."""
         every: list[Match] = []
         if path.startswith("/"):
-            self._search(self.root, _split(path), 0, [], "", every, None)
+            # The walk starts at 1: segments[0] is the empty text before the first slash.
+            self.walk(self.root, path.split("/"), 1, [], "", every, None)
         return every
 
-    def _search(
+    def walk(
         self,
         node: _Node,
         segments: list[str],
         index: int,
-        values: list[str | slice],
+        values: list[Any],
         method: str,
         every: list[Match] | None,
-        allow: set[str] | None,
+        allow: list[str] | None,
     ) -> Match | None:
-        """Depth first, most specific first: the first match accepting ``method``; or,
-        given ``every``, collect all matches there. A dead end backtracks. ``allow``, if
-        given, gets the methods of the routes that match but do not accept ``method``.
+        """Walk the trie from ``node``, ``segments[index]`` on (from the root: index 1).
+
+        Depth first, most specific first: the first match accepting ``method``; or,
+        given ``every``, collect all matches there. A dead end backtracks. ``values``
+        holds the converted parameters of the edges taken so far. ``allow``, if given,
+        gets the methods of the routes that match but do not accept ``method``.
+
+        A node's last way on (nothing else to try there, no mount to fall back to) is
+        taken in this call's loop rather than a call of its own: the common path, one
+        literal or parameter after another, is then walked in a single call.
         """
-        if index == len(segments):
-            for route in node.routes:
-                accepts = route.accepts(method)
-                if every is not None or accepts or allow is not None:
-                    params = _convert(route, values, segments)
-                    if params is None:
-                        continue
-                    if every is not None:
-                        every.append(Match(route, params))
-                    elif accepts:
-                        return Match(route, params)
-                    elif allow is not None and isinstance(route, Route):
-                        allow |= route.methods
-        else:
+        total = len(segments)
+        while index < total:
             text = segments[index]
+            edges = node.patterns
+            mark = len(values)  # what a failed way on leaves is dropped from here
             child = node.literals.get(text)
             if child is not None:
-                found = self._search(child, segments, index + 1, values, method, every, allow)
+                if not edges and node.mount is None:
+                    node, index = child, index + 1
+                    continue
+                found = self.walk(child, segments, index + 1, values, method, every, allow)
                 if found is not None:
                     return found
-            for edge in node.patterns:
+                del values[mark:]
+            last: _Node | None = None  # the last way on, when it is taken here
+            for edge in edges:
                 segment = edge.segment
-                assert segment.regex is not None
                 if segment.kind == _PATH:
-                    # Greedy like the regex ``.*``: the longest span first, among those
-                    # leaving a rest the subtree can match; but the span that ends the
-                    # route comes last, so ``/f/{p:path}/edit`` beats ``/f/{p:path}``.
-                    child = edge.node
-                    total = len(segments)
-                    low = max(index + 1, total - int(min(child.max_rest, total)))
-                    ends = child.min_rest == 0  # a route may end right after it
-                    for stop in range(total - (child.min_rest or 1), low - 1 - ends, -1):
-                        if stop < low:  # every span leaving a rest was tried
-                            stop = total
-                        values.append(slice(index, stop))  # joined only if a route is reached
-                        found = self._search(child, segments, stop, values, method, every, allow)
-                        values.pop()
-                        if found is not None:
-                            return found
+                    found = self._path_spans(edge, segments, index, values, method, every, allow)
+                    if found is not None:
+                        return found
+                    del values[mark:]
                     continue
-                hit = segment.regex.fullmatch(text)
-                if hit is None:
-                    continue
-                if not segment.groups:  # the parameter is the whole segment
-                    values.append(text)
-                    found = self._search(
-                        edge.node, segments, index + 1, values, method, every, allow
-                    )
-                    values.pop()
+                test = segment.test
+                hit = None
+                if test == _DIGITS:
+                    if not (text.isdigit() and text.isascii()):
+                        continue
+                elif test == _ANY_TEXT:
+                    if not text:
+                        continue
                 else:
-                    captured = [hit.group(group) for group in segment.groups]
-                    values.extend(captured)
-                    found = self._search(
-                        edge.node, segments, index + 1, values, method, every, allow
-                    )
-                    del values[len(values) - len(captured) :]
+                    assert segment.regex is not None
+                    hit = segment.regex.fullmatch(text)
+                    if hit is None:
+                        continue
+                try:
+                    if segment.convert is not None:  # the parameter is the whole segment
+                        values.append(segment.convert(text))
+                    else:  # parameters in a segment with text around them: regex groups
+                        assert hit is not None
+                        values += [
+                            param.converter.convert(hit.group(group))
+                            for param, group in zip(segment.params, segment.groups)  # noqa: B905
+                        ]
+                except ValueError:  # the converter refused what its regex let through
+                    continue
+                if edge is edges[-1] and node.mount is None:
+                    last = edge.node
+                    break
+                found = self.walk(edge.node, segments, index + 1, values, method, every, allow)
                 if found is not None:
                     return found
+                del values[mark:]
+            if last is None:
+                break  # every way on failed: this node's mount, if any, is what is left
+            node, index = last, index + 1
+        else:  # the path ends at this node
+            for route in node.routes:
+                if every is None and method not in route.methods:
+                    if allow is not None and isinstance(route, Route):
+                        allow.extend(route.methods)
+                    continue
+                names = route.names
+                # One parameter is the common case: a dict made without zip's iteration.
+                params = {names[0]: values[0]} if len(names) == 1 else dict(zip(names, values))  # noqa: B905
+                if every is None:
+                    return (route, params)
+                every.append((route, params))
         if node.mount is not None:
             if every is None:
-                return Match(None, {}, node.mount)
-            every.append(Match(None, {}, node.mount))
+                return (node.mount, {})
+            every.append((node.mount, {}))
         return None
 
+    def _path_spans(
+        self,
+        edge: _Edge,
+        segments: list[str],
+        index: int,
+        values: list[Any],
+        method: str,
+        every: list[Match] | None,
+        allow: list[str] | None,
+    ) -> Match | None:
+        """Walk on through a ``path`` parameter's edge from ``segments[index]``.
 
-def _convert(
-    route: AnyRoute, values: list[str | slice], segments: list[str]
-) -> dict[str, Any] | None:
-    """Convert captured text by the route's converters; None when one refuses it."""
-    params: dict[str, Any] = {}
-    try:
-        # One value per parameter, in order, by construction of the walk; zip's keyword
-        # (strict=) takes CPython's slow call path, on every request with a parameter.
-        for (name, converter), value in zip(route.params, values):  # noqa: B905
-            text = "/".join(segments[value]) if type(value) is slice else value
-            params[name] = converter.convert(text)
-    except ValueError:
+        Greedy like the regex ``.*``: the longest span first, among those leaving a rest
+        the subtree can match; but the span that ends the route comes last, so
+        ``/f/{p:path}/edit`` beats ``/f/{p:path}``.
+        """
+        child = edge.node
+        total = len(segments)
+        low = max(index + 1, total - int(min(child.max_rest, total)))
+        ends = child.min_rest == 0  # a route may end right after it
+        convert = edge.segment.convert
+        assert convert is not None
+        mark = len(values)
+        for stop in range(total - (child.min_rest or 1), low - 1 - ends, -1):
+            if stop < low:  # every span leaving a rest was tried
+                stop = total
+            try:
+                values.append(convert("/".join(segments[index:stop])))
+            except ValueError:
+                continue
+            found = self.walk(child, segments, stop, values, method, every, allow)
+            if found is not None:
+                return found
+            del values[mark:]
         return None
-    return params
 
 
 # --- the router ---------------------------------------------------------------------
@@ -908,16 +958,18 @@ class Router:
                 mount.app.prepare()
 
     def lookup(self, kind: str, path: str, method: str = "GET") -> Match | Miss:
-        """Decide, once, what answers ``path``: a route or a mount (a Match), or why
-        nothing does (a Miss: a 405, a redirect, or 404)."""
+        """Decide, once, what answers ``path``: a route with its parameters or a mount
+        (a Match pair), or why nothing does (a Miss: a 405, a redirect, or 404)."""
         tree = (self._trees or self._build())[kind]
         static = tree.static.get(path)
         if static is not None and (found := static.get(method)) is not None:
             return found
-        allow: set[str] = set()
-        match = tree.search(path, method, allow)  # one walk decides the match and the union
-        if match is not None:
-            return match
+        allow: list[str] = []
+        if path.startswith("/"):
+            # One walk decides the match and, failing that, the methods for a 405.
+            match = tree.walk(tree.root, path.split("/"), 1, [], method, None, allow)
+            if match is not None:
+                return match
         if allow:
             return Miss(allow=frozenset(allow))
         if self.redirect_slashes and path != "/" and path.startswith("/"):

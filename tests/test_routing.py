@@ -14,7 +14,7 @@ import pytest
 from asgi_harness import http_scope, run
 
 from microasgi import App, NoMatchFound, PlainTextResponse, Request, Router, WebSocket, routing
-from microasgi.routing import HTTP_METHODS, Match, Miss
+from microasgi.routing import HTTP_METHODS, Miss
 from microasgi.testing import TestClient
 
 pytestmark = pytest.mark.anyio
@@ -40,13 +40,13 @@ class Visits:
 def visits(monkeypatch: pytest.MonkeyPatch) -> Visits:
     """Count every call of the router's recursive tree search, from now on."""
     visited = Visits()
-    search = routing._Tree._search
+    walk = routing._Tree.walk
 
     def counting(self: Any, *args: Any) -> Any:
         visited.count += 1
-        return search(self, *args)
+        return walk(self, *args)
 
-    monkeypatch.setattr(routing._Tree, "_search", counting)
+    monkeypatch.setattr(routing._Tree, "walk", counting)
     return visited
 
 
@@ -374,15 +374,15 @@ def test_routing_cost_does_not_scan_the_table(visits: Visits) -> None:
     visits.count = 0  # from here on
     # What the dispatcher asks, once per request:
     match = app.router.lookup("http", "/target/5/detail", "GET")
-    assert isinstance(match, Match)
-    assert match.route is not None
-    assert match.route.name == "target"
+    assert not isinstance(match, Miss)
+    route, params = match
+    assert route.name == "target"
+    assert params == {"x": 5}
     assert visits.count <= 4  # root, "target", the int parameter, "detail"
     visits.count = 0
     match = app.router.lookup("http", "/static/999", "GET")
-    assert isinstance(match, Match)
-    assert match.route is not None
-    assert match.route.name == "s999"
+    assert not isinstance(match, Miss)
+    assert match[0].name == "s999"
     assert visits.count == 0  # a static path is one dict hit
 
 
@@ -459,12 +459,12 @@ def test_path_parameters_try_only_the_splits_that_can_match(visits: Visits) -> N
     assert visits.count < 10
     visits.count = 0
     found = app.router.lookup("http", f"/b/{deep}/tail", "GET")
-    assert isinstance(found, Match)
-    assert found.params == {"x": deep}
+    assert not isinstance(found, Miss)
+    assert found[1] == {"x": deep}
     assert visits.count < 10
     found = app.router.lookup("http", f"/a/{deep}/edit/{deep}", "GET")
-    assert isinstance(found, Match)
-    assert found.params == {"x": deep, "y": deep}
+    assert not isinstance(found, Miss)
+    assert found[1] == {"x": deep, "y": deep}
 
 
 # --- matching order: the rules of API.md "Details", each with the case that broke it ---
@@ -847,18 +847,14 @@ def walks(monkeypatch: pytest.MonkeyPatch) -> Walks:
     """Count every walk of a lookup tree from its root (a route decided once is one;
     a static path is a dict hit, no walk)."""
     counted = Walks()
-    search, matches = routing._Tree.search, routing._Tree.matches
+    walk = routing._Tree.walk
 
-    def counting_search(self: Any, *args: Any, **kwargs: Any) -> Any:
-        counted.count += 1
-        return search(self, *args, **kwargs)
+    def counting(self: Any, node: Any, *args: Any) -> Any:
+        if node is self.root:
+            counted.count += 1
+        return walk(self, node, *args)
 
-    def counting_matches(self: Any, *args: Any, **kwargs: Any) -> Any:
-        counted.count += 1
-        return matches(self, *args, **kwargs)
-
-    monkeypatch.setattr(routing._Tree, "search", counting_search)
-    monkeypatch.setattr(routing._Tree, "matches", counting_matches)
+    monkeypatch.setattr(routing._Tree, "walk", counting)
     return counted
 
 
