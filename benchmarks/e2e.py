@@ -143,6 +143,23 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=10)
 
 
+def pinned_cpus() -> tuple[int, int] | None:
+    """Two CPUs, (server's, wrk's), when this machine has them and ``taskset``; else None.
+
+    Sharing cores, the server and wrk take each other's time slices, and the same code's
+    ratio to raw ASGI scatters by about 0.1 from run to run; on a core each, it does not.
+    """
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) < 2 or shutil.which("taskset") is None:
+        return None
+    return cpus[0], cpus[1]
+
+
+def on_cpu(argv: list[str], cpu: int | None) -> list[str]:
+    """``argv`` run on ``cpu`` alone (``taskset`` execs it: the PID stays the command's)."""
+    return argv if cpu is None else ["taskset", "-c", str(cpu), *argv]
+
+
 def spawn(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """Start ``argv`` in the repository, in a process group of its own, output to ``log``."""
     with log.open("wb") as out:
@@ -164,17 +181,20 @@ def serving(
     log_dir: Path,
     target: Callable[[str], str] = apps.e2e_target,
     env: dict[str, str] | None = None,
+    cpu: int | None = None,
 ) -> Iterator[list[Server]]:
     """Start one ``server`` per framework, wait until each answers, stop them all at the end.
 
-    ``target`` names each framework's app (``module:factory``); ``env`` is added to theirs.
+    ``target`` names each framework's app (``module:factory``); ``env`` is added to theirs;
+    ``cpu``, if given, is the one CPU they run on.
     """
     running: list[Server] = []
     try:
         for framework in frameworks:
             port = _free_port()
             log = log_dir / f"{server}-{framework}-{port}.log"
-            process = spawn(server_command(server, target(framework), port), log, env)
+            command = on_cpu(server_command(server, target(framework), port), cpu)
+            process = spawn(command, log, env)
             running.append(Server(framework, port, process, log))
         for srv in running:
             _wait_ready(srv)
@@ -240,13 +260,16 @@ def group_cpu_seconds(pgid: int) -> float:
     return total / _TICK
 
 
-def run_wrk(server: Server, path: str, duration: float, connections: int) -> dict[str, float]:
-    """Load ``path`` on ``server`` for ``duration`` s with one wrk thread; add the server's CPU."""
+def run_wrk(
+    server: Server, path: str, duration: float, connections: int, cpu: int | None = None
+) -> dict[str, float]:
+    """Load ``path`` on ``server`` for ``duration`` s with one wrk thread (on ``cpu``, if
+    given); add the server's CPU."""
     url = server.url(path)
     cpu_before = group_cpu_seconds(server.process.pid)
-    command = [
+    command = on_cpu([
         "wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--timeout", "5s", "--latency", url,
-    ]  # fmt: skip
+    ], cpu)  # fmt: skip
     out = subprocess.run(command, capture_output=True, text=True, timeout=duration + 30)
     if out.returncode != 0:
         raise RuntimeError(f"wrk failed ({out.returncode}) on {url}: {out.stderr}{out.stdout}")
@@ -268,9 +291,11 @@ def load_paths(
     rounds: int,
     duration: float,
     connections: int,
+    client_cpu: int | None = None,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Figures for every server of ``running`` and scenario of ``paths`` (name -> path):
-    each answer checked first, then a warm-up, then ``rounds`` interleaved rounds."""
+    each answer checked first, then a warm-up, then ``rounds`` interleaved rounds (wrk on
+    ``client_cpu``, if given)."""
     results: dict[str, dict[str, dict[str, Any]]] = {s: {} for s in paths}
     live: list[tuple[Server, str, str]] = []
     for srv in running:
@@ -285,12 +310,12 @@ def load_paths(
                 file=sys.stderr,
             )
     for srv, _, path in live:  # warm-up, not recorded
-        run_wrk(srv, path, min(1.0, duration), connections)
+        run_wrk(srv, path, min(1.0, duration), connections, client_cpu)
     samples: dict[tuple[str, str], list[dict[str, float]]] = {}
     for r in range(rounds):
         order = live[r % len(live) :] + live[: r % len(live)] if live else []
         for srv, scenario, path in order:
-            figures = run_wrk(srv, path, duration, connections)
+            figures = run_wrk(srv, path, duration, connections, client_cpu)
             samples.setdefault((scenario, srv.framework), []).append(figures)
         print(f"  round {r + 1}/{rounds} done", file=sys.stderr, flush=True)
     for (scenario, framework), runs in samples.items():
@@ -320,8 +345,12 @@ def measure_server(
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Figures for every framework and scenario under one server kind."""
     print(f"{server}: starting {', '.join(frameworks)} ...", file=sys.stderr, flush=True)
-    with serving(server, frameworks, log_dir) as running:
-        return load_paths(running, PATHS, _check_greetings, rounds, duration, connections)
+    cpus = pinned_cpus()
+    server_cpu, client_cpu = cpus if cpus is not None else (None, None)
+    with serving(server, frameworks, log_dir, cpu=server_cpu) as running:
+        return load_paths(
+            running, PATHS, _check_greetings, rounds, duration, connections, client_cpu
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

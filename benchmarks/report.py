@@ -68,11 +68,13 @@ How to read it:
   frameworks within one table there too.
 - **End to end** serves the same plaintext and JSON apps under uvicorn (httptools, uvloop) and
   granian (uvloop), one worker each, on 127.0.0.1, loaded by `wrk`; figures are ratios to raw
-  ASGI on the same server in the same run. Client and server share the machine's cores, so
-  besides req/s and p99 the tables give the server's CPU time per request (its processes'
-  user + system time over the run, divided by the requests served): "capacity vs raw" is raw's
-  CPU per request divided by the framework's, the share of raw's throughput the framework
-  would reach on a core of its own.
+  ASGI on the same server in the same run. On a machine of two cores or more the server runs
+  on one core and wrk on another (`taskset`): sharing cores, each took the other's time slices
+  and the same code's ratios scattered by about 0.1 from run to run. Client and server still
+  share the machine, so besides req/s and p99 the tables give the server's CPU time per
+  request (its processes' user + system time over the run, divided by the requests served):
+  "capacity vs raw" is raw's CPU per request divided by the framework's, the share of raw's
+  throughput the framework would reach on a core of its own.
 - The machine is shared and small (see the end): compare columns within one table, not with
   figures from another machine. "not available" means the framework lacks that feature in the
   measured version; "failed" means its answer was wrong and it was not timed.
