@@ -56,7 +56,7 @@ async def _prepare(
     results: dict[str, dict[str, Any]] = {}
     lifespans: list[Lifespan] = []
     for name, module in modules.items():
-        builder = module.APPS.get(scenario.id)
+        builder = module.APPS.get(scenario.app_id)
         try:
             if builder is None:
                 raise Unavailable(f"{name} has no app for {scenario.id}")

@@ -22,7 +22,7 @@ async def _run(framework: str, scenario_id: str, n: int, use_pyinstrument: bool,
     (scenario,) = [s for s in all_scenarios() if s.id == scenario_id]
     fixtures, tmp = make_fixtures()
     try:
-        app = apps.load(framework).APPS[scenario.id](fixtures)
+        app = apps.load(framework).APPS[scenario.app_id](fixtures)
         lifespan = Lifespan(app)
         await lifespan.startup()
         error = scenario.check(await call_once(app, scenario.request))

@@ -60,7 +60,7 @@ def test_assemble_refuses_protocol_misuse() -> None:
 
 @pytest.mark.parametrize("scenario", all_scenarios(), ids=lambda s: s.id)
 def test_the_raw_baseline_gives_the_expected_answer(scenario: Any, fixtures: Fixtures) -> None:
-    app = raw_app.APPS[scenario.id](fixtures)
+    app = raw_app.APPS[scenario.app_id](fixtures)
     assert scenario.check(asyncio.run(call_once(app, scenario.request))) is None
 
 
