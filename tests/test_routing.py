@@ -123,6 +123,65 @@ async def test_a_static_routes_path_params_are_its_own_per_request() -> None:
         assert (await client.get("/static")).json() == {}
 
 
+async def test_only_ascii_digits_are_an_int_and_a_str_segment_is_never_empty() -> None:
+    # The walk tests [0-9]+ and [^/]+ with string methods: exactly what the regexes accept.
+    app = App()
+
+    @app.get("/i/{v:int}")
+    async def i(request: Request, v: int) -> str:
+        return repr(v)
+
+    @app.get("/s/{v}/x")
+    async def s(request: Request, v: str) -> str:
+        return v
+
+    async with TestClient(app) as client:
+        assert (await client.get("/i/007")).text == "7"
+        for other in ("%D9%A3", "%C2%B9", "1%E2%80%8B", "%EF%BC%91", "1_000", "+1", "%201"):
+            assert (await client.get(f"/i/{other}")).status_code == 404, other
+        assert (await client.get("/s/a/x")).text == "a"
+        assert (await client.get("/s//x")).status_code == 404
+
+
+async def test_converters_sharing_a_regex_each_decide_for_their_own_routes() -> None:
+    class Even:
+        regex = "[0-9]+"
+
+        def convert(self, value: str) -> int:
+            if int(value) % 2:
+                raise ValueError("odd")
+            return int(value)
+
+        def to_string(self, value: Any) -> str:
+            return str(value)
+
+    app = App()
+    app.register_converter("even", Even())
+
+    @app.get("/n/{x:even}")
+    async def even(request: Request, x: int) -> str:
+        return f"even {x!r}"
+
+    @app.get("/n/{x:int}")
+    async def number(request: Request, x: int) -> str:
+        return f"int {x!r}"
+
+    @app.get("/m/{x:even}/a")
+    async def even_a(request: Request, x: int) -> str:
+        return f"even/a {x!r}"
+
+    @app.get("/m/{y:int}/b")
+    async def int_b(request: Request, y: int) -> str:
+        return f"int/b {y!r}"
+
+    async with TestClient(app) as client:
+        assert (await client.get("/n/4")).text == "even 4"
+        assert (await client.get("/n/3")).text == "int 3"  # the even converter refused it
+        assert (await client.get("/m/4/a")).text == "even/a 4"
+        assert (await client.get("/m/4/b")).text == "int/b 4"  # backtracked to the int edge
+        assert (await client.get("/m/3/a")).status_code == 404
+
+
 async def test_custom_converter_registered_after_the_route_still_applies() -> None:
     class Hex:
         regex = "[0-9a-f]+"
