@@ -407,27 +407,27 @@ class Request(HTTPConnection[StateT]):
         if form is None:
             form = self.scope.get(FORM_KEY)  # another Request over this scope parsed it
             if form is None:
-                given = {
-                    "max_form_files": max_files,
-                    "max_form_fields": max_fields,
-                    "max_part_size": max_part_size,
-                }
-                overrides = tuple((name, n) for name, n in given.items() if n is not None)
                 limits = self.exchange.limits
-                if overrides:
-                    limits = overridden(limits, overrides)
-                form = self.scope[FORM_KEY] = await self._parse_form(limits)
+                if max_files is not None or max_fields is not None or max_part_size is not None:
+                    given = {
+                        "max_form_files": max_files,
+                        "max_form_fields": max_fields,
+                        "max_part_size": max_part_size,
+                    }
+                    limits = overridden(
+                        limits, tuple((name, n) for name, n in given.items() if n is not None)
+                    )
+                content_type, declared = _content_headers(self.scope)
+                # A small body is read whole (and cached for body()), and parsed in one step.
+                if (declared is not None and declared <= _SMALL_FORM) or BODY_KEY in self.scope:
+                    body: bytes | AsyncIterator[bytes] = await self.body()
+                else:
+                    body = self.stream()
+                form = self.scope[FORM_KEY] = await parse_form(content_type, body, limits)
             if form.has_uploads:
                 self.exchange.close_at_end(form)
             self._form = form
         return form
-
-    async def _parse_form(self, limits: Limits) -> FormData:
-        content_type, declared = _content_headers(self.scope)
-        # A small body is read whole (and cached for body()), and parsed in one step.
-        if (declared is not None and declared <= _SMALL_FORM) or BODY_KEY in self.scope:
-            return await parse_form(content_type, await self.body(), limits)
-        return await parse_form(content_type, self.stream(), limits)
 
     async def is_disconnected(self) -> bool:
         """Tell, without waiting, whether the client has gone away."""
