@@ -167,10 +167,24 @@ def raw_header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | Non
     return None
 
 
-def declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
-    """The body length a Content-Length header declares; None if absent or not a number."""
-    value = raw_header(headers, b"content-length")
-    return None if value is None else parse_digits(value)
+def content_headers(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, int | None]:
+    """The request body's Content-Type (``""`` if absent) and the length its Content-Length
+    declares (None if absent or not a number), in one pass; the first of each counts."""
+    content_type: bytes | None = None
+    length: bytes | None = None
+    for key, value in headers:
+        if key == b"content-type":
+            if content_type is None:
+                content_type = value
+        elif key == b"content-length" and length is None:
+            length = value
+    if length is None:
+        declared = None
+    elif length.isdigit() and len(length) <= _MAX_DIGITS:  # bytes: ASCII digits only
+        declared = int(length)
+    else:
+        declared = parse_digits(length.decode("latin-1"))
+    return ("" if content_type is None else content_type.decode("latin-1")), declared
 
 
 def header_items(headers: HeadersArg | None) -> Iterable[tuple[str, str]]:

@@ -24,7 +24,7 @@ import anyio.lowlevel
 
 from microasgi._concurrency import Beside
 from microasgi._types import Message, Receive, Scope, Send
-from microasgi.datastructures import DEFAULT_LIMITS, Limits, declared_length
+from microasgi.datastructures import DEFAULT_LIMITS, Limits, content_headers
 from microasgi.exceptions import ClientDisconnect, HTTPException
 
 # Methods whose requests carry no body worth taking at the response's end.
@@ -82,6 +82,7 @@ class Exchange:
     to_close: list[Closeable] | None = None  # what the request's end closes
     _buffered: list[bytes] | None = None  # body bytes a look took before any reader
     _relay: _Relay | None = None  # the one reader of receive() while a response streams
+    _content_headers: tuple[str, int | None] | None = None  # read once, when needed
 
     def __init__(
         self, scope: Scope, receive: Receive, send: Send, limits: Limits = DEFAULT_LIMITS
@@ -98,13 +99,18 @@ class Exchange:
         a disconnect."""
         relay = self._relay
         message = await (self._receive() if relay is None else relay.receive())
-        kind = message["type"]
+        self._note(message)
+        return message
+
+    def _note(self, message: Message) -> str:
+        """Note the body's end or the client's leaving from a received message; its type."""
+        kind: str = message["type"]
         if kind == "http.request":
             if not message.get("more_body", False):
                 self.body_ended = True
         elif kind == "http.disconnect":
             self.disconnected = True
-        return message
+        return kind
 
     def send(self, message: Message) -> Awaitable[None]:
         """Send ``message`` to the client, noting the response's start (await the result)."""
@@ -117,8 +123,9 @@ class Exchange:
         unread request body the server already holds is taken (see ``finish_body``)."""
         self.started = True
         await self._send(start)
-        # A GET or HEAD, most requests, has no body to take: decided without a call.
-        if self.scope["method"] not in BODYLESS_METHODS and self.body_unread():
+        # Most requests have no body left to take (a GET or HEAD, or a body read to its
+        # end): decided without a call.
+        if not (self.body_ended or self.scope["method"] in BODYLESS_METHODS) and self.body_unread():
             await self.finish_body()
         await self._send(body)
 
@@ -143,6 +150,14 @@ class Exchange:
 
     # the body
 
+    def content_headers(self) -> tuple[str, int | None]:
+        """The body's Content-Type (``""`` if absent) and the length its Content-Length
+        declares (None if absent or not a number)."""
+        found = self._content_headers
+        if found is None:
+            found = self._content_headers = content_headers(self.scope["headers"])
+        return found
+
     def _claim(self) -> list[bytes]:
         """Begin reading the body (once): check its declared size, and hand over what a
         look took before."""
@@ -150,7 +165,7 @@ class Exchange:
             raise RuntimeError("the request body was already streamed")
         self.body_claimed = True
         limit = self.limits.max_body_size
-        declared = declared_length(self.scope["headers"])
+        declared = self.content_headers()[1]
         if (declared is not None and declared > limit) or self.body_size > limit:
             raise body_too_large(limit)
         buffered = self._buffered or []
@@ -158,8 +173,9 @@ class Exchange:
         return buffered
 
     def _counted(self, message: Message) -> bytes:
-        """The body bytes (maybe none) of one received message, counted against the limit."""
-        kind = message["type"]
+        """The body bytes (maybe none) of a message the server handed over, noted and
+        counted against the limit."""
+        kind = self._note(message)
         if kind == "http.request":
             chunk: bytes = message.get("body", b"")
             if chunk:
@@ -175,7 +191,9 @@ class Exchange:
         """The whole body (at most ``max_body_size`` bytes, else 413)."""
         chunks = self._claim()
         while not self.body_ended:
-            chunk = self._counted(await self.receive())
+            # The server's channel itself, not self.receive(): _counted notes the message.
+            relay = self._relay
+            chunk = self._counted(await (self._receive() if relay is None else relay.receive()))
             if chunk:
                 chunks.append(chunk)
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -227,7 +245,7 @@ class Exchange:
         had DRAIN_TURNS turns of the event loop to read it. Nothing waits on the client:
         a body it has not sent yet is left (a 401 to a slow upload goes out at once).
         """
-        declared = declared_length(self.scope["headers"])
+        declared = self.content_headers()[1]
         if declared is not None and declared > DRAIN_LIMIT:
             return
         taken = 0

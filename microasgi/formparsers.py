@@ -34,7 +34,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from microasgi.datastructures import FormData, Limits, UploadFile
 from microasgi.exceptions import HTTPException
 
-__all__ = ["decode_text", "parse_form", "text_codec"]
+__all__ = ["URLENCODED", "decode_text", "parse_form", "parse_urlencoded", "text_codec"]
 
 # One parser step handles at most this much input, whatever size the server's chunks
 # are, so the work done before a limit is checked stays bounded.
@@ -47,7 +47,7 @@ _MAX_ENCODING_RATIO = 3
 # Printable ASCII, not ending in a space (RFC 2046 is stricter; real clients comply).
 _BOUNDARY = re.compile(rb"[\x20-\x7e]{0,255}[\x21-\x7e]")
 
-_URLENCODED = "application/x-www-form-urlencoded"
+URLENCODED = "application/x-www-form-urlencoded"
 
 _PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 _QUOTED_PAIR = re.compile(r'\\([\\"])')
@@ -60,14 +60,14 @@ async def parse_form(
     content_type: str, body: bytes | AsyncIterable[bytes], limits: Limits
 ) -> FormData:
     """Parse a form body, whole or streamed, by its Content-Type; other types give an empty form."""
-    if content_type == _URLENCODED:  # what browsers send: skip the normalizing
-        mime = _URLENCODED
+    if content_type == URLENCODED:  # what browsers send: skip the normalizing
+        mime = URLENCODED
     else:
         mime = content_type.partition(";")[0].strip().lower()
-    if mime == _URLENCODED:
+    if mime == URLENCODED:
         if isinstance(body, bytes):
-            return _parse_urlencoded_body(body, limits)
-        return await _parse_urlencoded(body, limits)
+            return parse_urlencoded(body, limits)
+        return await _parse_urlencoded_stream(body, limits)
     if mime == "multipart/form-data":
         reader = _MultipartReader(_boundary(content_type), limits)
         return await reader.parse(_one_chunk(body) if isinstance(body, bytes) else body)
@@ -151,17 +151,16 @@ def _codec_modules() -> frozenset[str]:
 # --- application/x-www-form-urlencoded ---------------------------------------------
 
 
-def _parse_urlencoded_body(body: bytes, limits: Limits) -> FormData:
+def parse_urlencoded(body: bytes, limits: Limits) -> FormData:
+    """Parse a whole urlencoded body."""
     if len(body) <= _WINDOW:  # nothing to split off or hold: decode it in one run
-        decoder = _PairDecoder(limits)
-        decoder.add(body)
-        return FormData(decoder.items)
+        return FormData(_decode_pairs(body, limits))
     parser = _UrlencodedParser(limits)
     parser.feed(body)
     return FormData(parser.finish())
 
 
-async def _parse_urlencoded(stream: AsyncIterable[bytes], limits: Limits) -> FormData:
+async def _parse_urlencoded_stream(stream: AsyncIterable[bytes], limits: Limits) -> FormData:
     parser = _UrlencodedParser(limits)
     async for chunk in stream:
         parser.feed(chunk)
@@ -177,21 +176,59 @@ def _unquote_plus(raw: bytes) -> bytes:
 # The fast path turns ``a=b&c=d`` into ``a NUL b NUL c NUL d`` and decodes every escape
 # in one C call: binascii's quoted-printable decoder reads "=XX" as the byte 0xXX, so
 # "%" becomes "=" and both separators become NUL. That is exact only when every pair
-# has one "=", every "%" starts a valid escape, and no NUL is there or escaped (%00).
+# has one "=", every "%" starts a valid escape, and no NUL is there or escaped (%00);
+# and no CR or LF is there, which that decoder reads as a line break after "=".
 _AS_QUOTED_PRINTABLE = bytes.maketrans(b"&=+%", b"\x00\x00 =")
-_NOT_SEPARATORS = bytes(byte for byte in range(256) if byte not in b"&=")
-_NOT_AN_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+# Deleting every other byte leaves a run's shape: its separators, and any CR, LF or NUL.
+_NOT_SHAPE = bytes(byte for byte in range(256) if byte not in b"&=\r\n\x00")
 
 
-def _decode_fast(run: bytes, pairs: int) -> bytes | None:
-    """``pairs`` pairs decoded as NUL-separated pieces, or None where that is not exact."""
-    if run.translate(None, _NOT_SEPARATORS) != b"=&" * (pairs - 1) + b"=":
-        return None
-    if b"%" in run and _NOT_AN_ESCAPE.search(run):
-        return None
+def _decode_pairs(run: bytes, limits: Limits, held: int = 0) -> list[tuple[str, str]]:
+    """A run of complete pairs, ``name=value&...``, decoded, within the limits (``held``:
+    the fields parsed before it)."""
+    pairs = run.count(b"&") + 1
+    if run.translate(None, _NOT_SHAPE) != b"=&" * (pairs - 1) + b"=":
+        return _decode_pairs_slowly(run, limits, held)
     joined = a2b_qp(run.translate(_AS_QUOTED_PRINTABLE))
-    # One NUL more than the separators gave: the sender's own, or a decoded %00.
-    return joined if joined.count(b"\x00") == 2 * pairs - 1 else None
+    # A valid escape decodes 3 bytes to 1; any other "%" (kept, or "%%" read as one)
+    # shortens the text by less, and with no CR or LF nothing else shortens it. A NUL
+    # more than the separators made is an escaped one (%00).
+    if len(joined) != len(run) - 2 * run.count(b"%") or joined.count(b"\x00") != 2 * pairs - 1:
+        return _decode_pairs_slowly(run, limits, held)
+    if held + pairs > limits.max_form_fields:
+        raise _too_many("fields", limits.max_form_fields)
+    return _texts(joined, len(run), limits.max_part_size)
+
+
+def _texts(joined: bytes, encoded_size: int, max_size: int) -> list[tuple[str, str]]:
+    """NUL-separated decoded names and values (``encoded_size`` bytes before decoding),
+    as pairs of text."""
+    if encoded_size > max_size:  # decoding never lengthens: else none can be too large
+        _check_sizes(joined.split(b"\x00"), max_size)
+    # One decode for every piece: the calls, not the bytes, cost.
+    texts = iter(joined.decode("utf-8", "replace").split("\x00"))
+    return list(zip(texts, texts, strict=True))  # name, value, name, ...
+
+
+def _decode_pairs_slowly(run: bytes, limits: Limits, held: int) -> list[tuple[str, str]]:
+    """``_decode_pairs`` for any run: empty pairs, invalid escapes, NULs, line breaks."""
+    flat = _split_pairs(run)
+    if held + len(flat) // 2 > limits.max_form_fields:
+        raise _too_many("fields", limits.max_form_fields)
+    # NUL joins the pieces: none holds one unescaped, and no UTF-8 sequence does.
+    joined = b"\x00".join(flat)
+    if b"%00" not in joined and joined.count(b"\x00") == len(flat) - 1:
+        return _texts(_unquote_plus(joined), len(run), limits.max_part_size)
+    # A NUL of the sender's own: names and values decoded one by one.
+    pieces = [_unquote_plus(piece) for piece in flat]
+    _check_sizes(pieces, limits.max_part_size)
+    texts = [piece.decode("utf-8", "replace") for piece in pieces]
+    return list(zip(texts[::2], texts[1::2], strict=True))
+
+
+def _check_sizes(pieces: list[bytes], max_size: int) -> None:
+    if pieces and max(map(len, pieces)) > max_size:
+        raise _too_large("field", max_size)
 
 
 def _split_pairs(run: bytes) -> list[bytes]:
@@ -205,61 +242,14 @@ def _split_pairs(run: bytes) -> list[bytes]:
     return flat
 
 
-class _PairDecoder:
-    """Decode runs of complete ``name=value`` pairs into items, within the form's limits."""
+class _UrlencodedParser:
+    """Split complete ``name=value`` pairs off each chunk; hold back only the last one."""
 
-    __slots__ = ("_max_fields", "_max_size", "items")
+    __slots__ = ("_complete", "_complete_size", "_limits", "_max_raw", "_pending", "items")
 
     def __init__(self, limits: Limits) -> None:
         self.items: list[tuple[str, str]] = []
-        self._max_fields = limits.max_form_fields
-        self._max_size = limits.max_part_size
-
-    def add(self, run: bytes) -> None:
-        """Decode a run of complete pairs, ``name=value&...``, into items."""
-        pairs = run.count(b"&") + 1
-        joined = _decode_fast(run, pairs)
-        if joined is None:
-            flat = _split_pairs(run)
-            self._make_room(len(flat) // 2)
-            # NUL joins the pieces: none holds one unescaped, and no UTF-8 sequence does.
-            joined = b"\x00".join(flat)
-            if b"%00" in joined or joined.count(b"\x00") != len(flat) - 1:
-                self._add_each(flat)  # a NUL of the sender's own
-                return
-            joined = _unquote_plus(joined)
-        else:
-            self._make_room(pairs)
-        # Decoding never lengthens: only a run over the limit can hold a piece over it.
-        if len(run) > self._max_size:
-            self._check_sizes(joined.split(b"\x00"))
-        # One decode for every piece: the calls, not the bytes, cost.
-        texts = iter(joined.decode("utf-8", "replace").split("\x00"))
-        self.items.extend(zip(texts, texts, strict=True))  # name, value, name, ...
-
-    def _add_each(self, flat: list[bytes]) -> None:
-        """Decode names and values one by one (the slow way, for pieces holding a NUL)."""
-        pieces = [_unquote_plus(piece) for piece in flat]
-        self._check_sizes(pieces)
-        texts = [piece.decode("utf-8", "replace") for piece in pieces]
-        self.items.extend(zip(texts[::2], texts[1::2], strict=True))
-
-    def _make_room(self, fields: int) -> None:
-        if len(self.items) + fields > self._max_fields:
-            raise _too_many("fields", self._max_fields)
-
-    def _check_sizes(self, pieces: list[bytes]) -> None:
-        if pieces and max(map(len, pieces)) > self._max_size:
-            raise _too_large("field", self._max_size)
-
-
-class _UrlencodedParser(_PairDecoder):
-    """Split complete ``name=value`` pairs off each chunk; hold back only the last one."""
-
-    __slots__ = ("_complete", "_complete_size", "_max_raw", "_pending")
-
-    def __init__(self, limits: Limits) -> None:
-        super().__init__(limits)
+        self._limits = limits
         self._pending = bytearray()
         # Runs of complete pairs not decoded yet: decoding many at once is cheaper, and
         # holding at most a window of them keeps memory bounded.
@@ -301,7 +291,8 @@ class _UrlencodedParser(_PairDecoder):
     def _flush(self) -> None:
         complete, self._complete, self._complete_size = self._complete, [], 0
         if complete:
-            self.add(complete[0] if len(complete) == 1 else b"&".join(complete))
+            run = complete[0] if len(complete) == 1 else b"&".join(complete)
+            self.items += _decode_pairs(run, self._limits, len(self.items))
 
     def _check_pending(self) -> None:
         # The pair is still arriving: refuse it as soon as its name or value is
@@ -309,7 +300,7 @@ class _UrlencodedParser(_PairDecoder):
         pending = self._pending
         equals = pending.find(b"=", 0, self._max_raw + 1)
         if equals == -1 or len(pending) - equals - 1 > self._max_raw:
-            raise _too_large("field", self._max_size)
+            raise _too_large("field", self._limits.max_part_size)
 
 
 # --- multipart/form-data ------------------------------------------------------------

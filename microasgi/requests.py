@@ -27,12 +27,11 @@ from microasgi.datastructures import (
     State,
     encode_headers,
     overridden,
-    parse_digits,
     raw_header,
 )
 from microasgi.exceptions import ClientDisconnect, HTTPException
 from microasgi.exchange import Exchange
-from microasgi.formparsers import decode_text, parse_form
+from microasgi.formparsers import URLENCODED, decode_text, parse_form, parse_urlencoded
 
 if TYPE_CHECKING:
     # A default (PEP 696) keeps a bare ``Request`` meaning ``Request[State]`` for type
@@ -108,22 +107,6 @@ def parse_query(text: str) -> list[tuple[str, str]]:
         else:
             flat = unquote("\x00".join(flat)).split("\x00")
     return list(zip(flat[::2], flat[1::2], strict=True))
-
-
-def _content_headers(scope: Scope) -> tuple[str, int | None]:
-    """The Content-Type (``""`` if absent) and the declared Content-Length, in one pass."""
-    content_type: bytes | None = None
-    length: bytes | None = None
-    for key, value in scope["headers"]:
-        if key == b"content-type":
-            if content_type is None:
-                content_type = value
-        elif key == b"content-length" and length is None:
-            length = value
-    return (
-        "" if content_type is None else content_type.decode("latin-1"),
-        None if length is None else parse_digits(length.decode("latin-1")),
-    )
 
 
 def limits_for(scope: Scope) -> Limits:
@@ -417,13 +400,18 @@ class Request(HTTPConnection[StateT]):
                     limits = overridden(
                         limits, tuple((name, n) for name, n in given.items() if n is not None)
                     )
-                content_type, declared = _content_headers(self.scope)
+                content_type, declared = self.exchange.content_headers()
                 # A small body is read whole (and cached for body()), and parsed in one step.
-                if (declared is not None and declared <= _SMALL_FORM) or BODY_KEY in self.scope:
-                    body: bytes | AsyncIterator[bytes] = await self.body()
+                body: bytes | None = self.scope.get(BODY_KEY)
+                if body is None and declared is not None and declared <= _SMALL_FORM:
+                    body = self.scope[BODY_KEY] = await self.exchange.read_body()
+                if body is None:
+                    form = await parse_form(content_type, self.stream(), limits)
+                elif content_type == URLENCODED:  # what browsers send needs no coroutine
+                    form = parse_urlencoded(body, limits)
                 else:
-                    body = self.stream()
-                form = self.scope[FORM_KEY] = await parse_form(content_type, body, limits)
+                    form = await parse_form(content_type, body, limits)
+                self.scope[FORM_KEY] = form
             if form.has_uploads:
                 self.exchange.close_at_end(form)
             self._form = form

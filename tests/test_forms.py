@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import re
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asgi_harness as harness
 import pytest
 from asgi_harness import Recorder, http_scope
 
@@ -126,6 +128,76 @@ async def test_a_small_form_body_is_kept_and_a_large_one_streamed(
             "/", content=body, headers={"content-type": "application/x-www-form-urlencoded"}
         )
     assert r.json() == {"length": size - 2, "kept": body_after}
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        # The first Content-Type counts, as request.headers["content-type"] reports it.
+        (
+            [
+                (b"content-type", b"application/x-www-form-urlencoded"),
+                (b"content-type", b"text/plain"),
+            ],
+            {"a": "1 2"},
+        ),
+        (
+            [
+                (b"content-type", b"text/plain"),
+                (b"content-type", b"application/x-www-form-urlencoded"),
+            ],
+            {},
+        ),
+        # A Content-Length that is no number (or none): the body is streamed, then parsed.
+        (
+            [(b"content-type", b"application/x-www-form-urlencoded"), (b"content-length", b"+7")],
+            {"a": "1 2"},
+        ),
+        ([(b"content-type", b"application/x-www-form-urlencoded")], {"a": "1 2"}),
+        # One past any limit is refused before the body is read.
+        (
+            [
+                (b"content-type", b"application/x-www-form-urlencoded"),
+                (b"content-length", b"9" * 30),
+            ],
+            413,
+        ),
+    ],
+)
+async def test_the_headers_that_decide_how_a_form_is_read(
+    headers: list[tuple[bytes, bytes]], expected: dict[str, str] | int
+) -> None:
+    app = App()
+
+    @app.post("/")
+    async def read(request: Request) -> dict[str, Any]:
+        return dict(await request.form())
+
+    scope = http_scope(method="POST", path="/", headers=headers)
+    sent = await harness.run(app, scope, harness.request_body(b"a=1", b"+2"))
+    if isinstance(expected, int):
+        assert harness.start_of(sent)["status"] == expected
+    else:
+        assert harness.start_of(sent)["status"] == 200
+        assert json.loads(harness.body_of(sent)) == expected
+
+
+async def test_a_form_after_the_body_is_parsed_from_the_body_read() -> None:
+    # Past 64 KiB a form is streamed; a body a handler read first is parsed as it is.
+    app = App()
+    body = b"a=" + b"x" * (100 * 1024)
+
+    @app.post("/")
+    async def both(request: Request) -> dict[str, Any]:
+        read = await request.body()
+        form = await request.form()
+        return {"length": len(str(form["a"])), "same": read == body}
+
+    async with TestClient(app) as client:
+        r = await client.post(
+            "/", content=body, headers={"content-type": "application/x-www-form-urlencoded"}
+        )
+    assert r.json() == {"length": 100 * 1024, "same": True}
 
 
 async def test_a_non_form_body_gives_an_empty_form() -> None:
