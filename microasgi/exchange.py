@@ -33,6 +33,8 @@ BODYLESS_METHODS = frozenset({"GET", "HEAD"})
 # how many turns of the event loop the server gets to hand over what the client sent.
 DRAIN_LIMIT = 64 * 1024
 DRAIN_TURNS = 3
+# HTTP versions whose servers read past an unread body themselves: nothing to take there.
+_HTTP1 = frozenset({"1.0", "1.1"})
 # How often a stream gives the event loop a turn even when nothing it does waits.
 CHUNKS_PER_TURN = 32
 
@@ -244,7 +246,12 @@ class Exchange:
         headers: what the client has sent is taken, up to DRAIN_LIMIT, once the server
         had DRAIN_TURNS turns of the event loop to read it. Nothing waits on the client:
         a body it has not sent yet is left (a 401 to a slow upload goes out at once).
+
+        Over HTTP/1 nothing is taken: the server reads past a body the app left, as it
+        must for any app, and the look costs as much as the rest of the response.
         """
+        if self.scope.get("http_version") in _HTTP1:
+            return
         declared = self.content_headers()[1]
         if declared is not None and declared > DRAIN_LIMIT:
             return
