@@ -99,10 +99,14 @@ class Exchange:
     async def receive(self) -> Message:
         """The client's next message (``request.receive``), noting the body's end and
         a disconnect."""
-        relay = self._relay
-        message = await (self._receive() if relay is None else relay.receive())
+        message = await self._next_message()
         self._note(message)
         return message
+
+    def _next_message(self) -> Awaitable[Message]:
+        """The server's next message: from the relay while one reads ``receive``."""
+        relay = self._relay
+        return self._receive() if relay is None else relay.receive()
 
     def _note(self, message: Message) -> str:
         """Note the body's end or the client's leaving from a received message; its type."""
@@ -193,9 +197,8 @@ class Exchange:
         """The whole body (at most ``max_body_size`` bytes, else 413)."""
         chunks = self._claim()
         while not self.body_ended:
-            # The server's channel itself, not self.receive(): _counted notes the message.
-            relay = self._relay
-            chunk = self._counted(await (self._receive() if relay is None else relay.receive()))
+            # Not self.receive(), a coroutine more per message: _counted notes the message.
+            chunk = self._counted(await self._next_message())
             if chunk:
                 chunks.append(chunk)
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
