@@ -61,19 +61,22 @@ class Dispatcher:
             # A mounted Router is part of this App (its handlers, errors, limits): the
             # lookup goes on in it, with the hooks of the routers mounting it (outer).
             router, outer = self.router, NO_HOOKS
-            found = router.lookup("http", route_path(scope), scope["method"])
-            while not isinstance(found, Miss) and isinstance(found[0], Mount):
-                mount = found[0]
-                scope = self._child_scope(mount, scope)
-                if not isinstance(mount.app, Router):  # any other ASGI app answers itself
-                    await mount.app(scope, exchange.receive, exchange.asgi_send)
+            # Most servers send an empty root_path: the path is then the one to route on.
+            path = route_path(scope) if scope.get("root_path") else scope["path"]
+            while True:
+                found = router.lookup("http", path, scope["method"])
+                if isinstance(found, Miss):
+                    await self._answer_miss(found, outer + router.hooks, scope, exchange)
                     return
-                router, outer = mount.app, outer + mount.hooks
-                found = router.lookup("http", route_path(scope), scope["method"])
-            if isinstance(found, Miss):
-                await self._answer_miss(found, outer + router.hooks, scope, exchange)
-                return
-            route, params = found
+                route, params = found
+                if not isinstance(route, Mount):
+                    break
+                scope = self._child_scope(route, scope)
+                if not isinstance(route.app, Router):  # any other ASGI app answers itself
+                    await route.app(scope, exchange.receive, exchange.asgi_send)
+                    return
+                router, outer = route.app, outer + route.hooks
+                path = route_path(scope)
             assert isinstance(route, Route)
             # A static route's match, and its empty dict, are shared: each request gets its own.
             scope["path_params"] = params if params else {}
@@ -84,7 +87,7 @@ class Dispatcher:
                 await self._call_hooked(hooks, route, params, scope, exchange)
                 return
             # No hook: the handler's value goes out as it is (the common case).
-            request = Request(scope, exchange=exchange)
+            request = Request.for_exchange(scope, exchange)
             endpoint = route.endpoint
             if route.is_async:
                 result = await (endpoint(request, **params) if params else endpoint(request))
@@ -124,7 +127,7 @@ class Dispatcher:
             response = await self._unmatched(miss, scope)
             await response.respond(exchange)
             return
-        request = Request(scope, exchange=exchange)
+        request = Request.for_exchange(scope, exchange)
         await self._hooked(hooks, request, functools.partial(self._unmatched, miss, scope))
 
     def _limits(self, overrides: LimitOverrides) -> Limits:
@@ -141,7 +144,7 @@ class Dispatcher:
         scope: Scope,
         exchange: Exchange,
     ) -> None:
-        request = Request(scope, exchange=exchange)
+        request = Request.for_exchange(scope, exchange)
         endpoint = route.endpoint
         if route.is_async:
             call = functools.partial(endpoint, request, **params)

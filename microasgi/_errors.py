@@ -183,7 +183,7 @@ class ErrorLayer:
         handled = self._is_handled(error, handler)
         try:
             response = await self._response_for(
-                error, handler, lambda: Request(exchange.scope, exchange=exchange)
+                error, handler, lambda: Request.for_exchange(exchange.scope, exchange)
             )
             assert response is not None  # an http handler's None is a 204
             await response.respond(exchange)

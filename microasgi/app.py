@@ -78,7 +78,7 @@ class App:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection (http, websocket or lifespan)."""
-        if ROOT_KEY not in scope and scope.get("root_path"):
+        if scope.get("root_path") and ROOT_KEY not in scope:
             # Without a root_path there is nothing to fix, and url_for's defaults are right;
             # the dispatcher marks the scope it hands a mounted app.
             scope = self._outermost(scope)

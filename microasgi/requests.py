@@ -316,21 +316,25 @@ class Request(HTTPConnection[StateT]):
     _form: FormData | None = None
 
     def __init__(
-        self,
-        scope: Scope,
-        receive: Receive = _empty_receive,
-        send: Send | None = _no_send,
-        *,
-        exchange: Exchange | None = None,
+        self, scope: Scope, receive: Receive = _empty_receive, send: Send | None = _no_send
     ) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Request needs an http scope, not {scope['type']!r}")
         self.scope = scope
-        if exchange is None:
-            exchange = Exchange(
-                scope, receive, _no_send if send is None else send, limits_for(scope)
-            )
-        self.exchange = exchange
+        self.exchange = Exchange(
+            scope, receive, _no_send if send is None else send, limits_for(scope)
+        )
+
+    @classmethod
+    def for_exchange(cls, scope: Scope, exchange: Exchange) -> Request[Any]:
+        """The Request the dispatcher hands a handler: ``scope`` (a mount's, maybe) over
+        the body and response of the request's ``exchange``."""
+        # Not through __init__ with an exchange keyword: a keyword argument to a class
+        # call costs a dict, on the line every request passes.
+        request: Request[Any] = cls.__new__(cls)
+        request.scope = scope
+        request.exchange = exchange
+        return request
 
     @property
     def method(self) -> str:
