@@ -358,8 +358,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="end-to-end benchmark under real servers")
     parser.add_argument("--servers", default="uvicorn,granian")
     parser.add_argument("--frameworks", default=",".join(apps.FRAMEWORKS))
-    parser.add_argument("--duration", type=float, default=4.0, help="seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=5)
+    # Many short rounds rather than a few long ones: on a shared machine a slow spell
+    # spoils a whole round, and a median of nine outvotes up to four of them.
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--log-dir", type=Path, default=Path("/tmp/microasgi-bench-logs"))
@@ -391,6 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         headers, rows = tables.e2e_rows(data, server)
         print(f"\n{server}: median of {args.rounds} rounds of {args.duration:g}s\n")
         print(tables.markdown_table(headers, rows))
+    print(f"\n{tables.e2e_spread_note(data)}")
     data["env"] = env.describe(with_wrk=True)
     env.write_results(args.json, data)
     return 0

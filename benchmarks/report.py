@@ -217,7 +217,8 @@ def e2e_section(data: dict[str, Any] | None) -> str:
     parts = [
         "## End to end\n",
         f"`wrk -t1 -c{data['connections']} --latency`, {data['rounds']} interleaved rounds of "
-        f"{data['duration_s']:g} s per framework and scenario; medians of the rounds.\n",
+        f"{data['duration_s']:g} s per framework and scenario; medians of the rounds "
+        f"({tables.e2e_spread_note(data)}).\n",
     ]
     groups: Groups = []
     series: list[str] = []

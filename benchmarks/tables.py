@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from typing import Any
 
@@ -118,6 +119,26 @@ def spread_note(data: dict[str, Any], clock: str = "cpu") -> str:
     return (
         f"interquartile spread of the rounds: {middle:.0%} of the median typically, "
         f"{spreads[-1]:.0%} at worst"
+    )
+
+
+def e2e_spread_note(data: dict[str, Any]) -> str:
+    """How noisy an end-to-end run was: the interquartile spread of the server's CPU per
+    request over the rounds, as a share of its median."""
+    spreads = []
+    for by_scenario in data["servers"].values():
+        for results in by_scenario.values():
+            for result in results.values():
+                cpu = [run["cpu_us"] for run in result.get("runs", ()) if run["cpu_us"]]
+                if _ok(result) and len(cpu) > 1:
+                    quartiles = statistics.quantiles(cpu, n=4)
+                    spreads.append((quartiles[2] - quartiles[0]) / statistics.median(cpu))
+    if not spreads:
+        return "no timed results"
+    spreads.sort()
+    return (
+        f"interquartile spread of the rounds' server CPU per request: "
+        f"{spreads[len(spreads) // 2]:.0%} of the median typically, {spreads[-1]:.0%} at worst"
     )
 
 

@@ -208,6 +208,29 @@ def test_report_renders_tables_chart_and_versions(tmp_path: Any) -> None:
     assert "Not run yet" in page  # routing and e2e sections say how to produce them
 
 
+def test_the_end_to_end_spread_is_read_from_each_rounds_server_cpu() -> None:
+    def result(*cpu_us: float) -> dict[str, Any]:
+        runs = [{"cpu_us": cpu} for cpu in cpu_us]
+        return {"status": "ok", "cpu_us": sorted(cpu_us)[len(cpu_us) // 2], "runs": runs}
+
+    data = {
+        "servers": {
+            "uvicorn": {
+                "plaintext": {
+                    "raw": result(20.0, 20.0, 20.0, 20.0, 20.0),  # no spread
+                    "microasgi": result(20.0, 21.0, 22.0, 23.0, 24.0),
+                    "falcon": {"status": "failed", "reason": "wrong answer"},
+                },
+            }
+        }
+    }
+    # microasgi's quartiles (exclusive method) are 20.5 and 23.5: 3 on a median of 22.
+    assert tables.e2e_spread_note(data) == (
+        "interquartile spread of the rounds' server CPU per request: "
+        "14% of the median typically, 14% at worst"
+    )
+
+
 def test_the_routing_benchmark_checks_each_lookup_before_timing_it() -> None:
     # Every table shape's lookup is checked (a match with the right params, or a miss)
     # before it is timed: a router that answered wrongly would raise here.
