@@ -1,12 +1,13 @@
-"""Calling user code that may be sync or async, iterating sync code off the loop, and a
-task run beside a block."""
+"""Calling user code that may be sync or async, iterating sync code off the loop, a task
+run beside a block, and awaiting something only if it is ready."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import inspect
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -14,6 +15,38 @@ import anyio
 import anyio.abc
 
 T = TypeVar("T")
+
+
+def on_asyncio() -> bool:
+    """Whether the running event loop is asyncio's (else: trio)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+async def if_ready(func: Callable[[], Awaitable[T]]) -> T | None:
+    """``await func()`` if it completes without waiting (a server's ``receive`` with a
+    message already queued), else cancel it at once: None. A checkpoint is a wait too."""
+    if sys.version_info >= (3, 11) and on_asyncio():
+        # asyncio's own timeout cancels with a plain Task.cancel(); anyio's cancel scope
+        # also formats the task's repr into its reason, several times the cost of the rest.
+        timeout = asyncio.timeout(0)
+        try:
+            async with timeout:
+                return await func()
+        except TimeoutError:
+            if timeout.expired():
+                return None
+            raise
+    with anyio.CancelScope() as scope:
+        # Not scope.cancel(): trio's channels (hypercorn -k trio) check for a cancel
+        # before they look for a message, so a scope cancelled up front never sees one.
+        # A deadline takes effect only once the task would wait.
+        scope.deadline = anyio.current_time()
+        return await func()
+    return None
 
 
 def is_async_callable(obj: Any) -> bool:
@@ -92,9 +125,7 @@ class Beside:
         func, args = self._func, self._args
         # The task holds what it needs: kept here, they would last as long as the block.
         del self._func, self._args
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:  # not asyncio: trio
+        if not on_asyncio():  # trio
             self._group = anyio.create_task_group()
             await self._group.__aenter__()
             self._group.start_soon(func, *args)

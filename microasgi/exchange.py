@@ -22,7 +22,7 @@ from typing import Protocol
 import anyio
 import anyio.lowlevel
 
-from microasgi._concurrency import Beside
+from microasgi._concurrency import Beside, if_ready
 from microasgi._types import Message, Receive, Scope, Send
 from microasgi.datastructures import DEFAULT_LIMITS, Limits, content_headers
 from microasgi.exceptions import ClientDisconnect, HTTPException
@@ -143,14 +143,9 @@ class Exchange:
         """The client's next message if the server already holds it, or once it had
         ``turns`` turns of the event loop to hand it over; else None. Never a timer."""
         while True:
-            with anyio.CancelScope() as scope:
-                # Not scope.cancel(): trio's channels (hypercorn -k trio) check for a
-                # cancel before they look for a message, so a scope cancelled up front
-                # never sees one. A deadline takes effect only once the task would wait.
-                scope.deadline = anyio.current_time()
-                return await self.receive()
-            if not turns:
-                return None
+            message = await if_ready(self.receive)
+            if message is not None or not turns:
+                return message
             turns -= 1
             await anyio.lowlevel.checkpoint()
 

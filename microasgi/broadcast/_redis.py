@@ -9,7 +9,6 @@ client runs on asyncio only.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Collection
@@ -21,6 +20,7 @@ import anyio.lowlevel
 from anyio.abc import TaskGroup
 from yarl import URL
 
+from microasgi._concurrency import on_asyncio
 from microasgi.broadcast._base import BroadcastUnavailable, Deliver, Message, Start
 
 if TYPE_CHECKING:
@@ -96,13 +96,11 @@ class RedisBackend:
 
     async def open(self, deliver: Deliver, wanted: Callable[[], Collection[str]]) -> None:
         """Connect, failing with `BroadcastUnavailable` if Redis cannot be reached."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
+        if not on_asyncio():
             raise RuntimeError(
                 "Broadcast('redis://...') runs on asyncio only (redis-py's client is "
                 "asyncio-only); on trio, use memory://"
-            ) from None
+            )
         from redis import exceptions
         from redis.asyncio import BlockingConnectionPool, Redis
         from redis.asyncio.retry import Retry
