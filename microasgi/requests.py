@@ -366,7 +366,7 @@ class Request(HTTPConnection[StateT]):
     async def text(self) -> str:
         """The body decoded (by the Content-Type charset, UTF-8 by default)."""
         body = await self.body()
-        return decode_text(body, _charset(raw_header(self.scope["headers"], b"content-type") or ""))
+        return decode_text(body, _charset(self.exchange.content_headers()[0]))
 
     async def json(self) -> Any:
         """The body parsed as JSON (``HTTPException(400)`` when it is not)."""
