@@ -107,18 +107,14 @@ def versus_rows(
 
 def spread_note(data: dict[str, Any], clock: str = "cpu") -> str:
     """How noisy the run was: the interquartile spread of the rounds, as a share of the median."""
-    spreads = sorted(
-        (result[clock]["p75_ns"] - result[clock]["p25_ns"]) / result[clock]["median_ns"]
-        for scenario in data["scenarios"]
-        for result in scenario["results"].values()
-        if _ok(result) and result[clock]["median_ns"]
-    )
-    if not spreads:
-        return "no timed results"
-    middle = spreads[len(spreads) // 2]
-    return (
-        f"interquartile spread of the rounds: {middle:.0%} of the median typically, "
-        f"{spreads[-1]:.0%} at worst"
+    return _spread_text(
+        "the rounds",
+        [
+            (result[clock]["p75_ns"] - result[clock]["p25_ns"]) / result[clock]["median_ns"]
+            for scenario in data["scenarios"]
+            for result in scenario["results"].values()
+            if _ok(result) and result[clock]["median_ns"]
+        ],
     )
 
 
@@ -133,12 +129,18 @@ def e2e_spread_note(data: dict[str, Any]) -> str:
                 if _ok(result) and len(cpu) > 1:
                     quartiles = statistics.quantiles(cpu, n=4)
                     spreads.append((quartiles[2] - quartiles[0]) / statistics.median(cpu))
+    return _spread_text("the rounds' server CPU per request", spreads)
+
+
+def _spread_text(of: str, spreads: list[float]) -> str:
+    """The middle and the largest of ``spreads`` (interquartile spreads, each as a share of
+    its median), in words."""
     if not spreads:
         return "no timed results"
-    spreads.sort()
+    spreads = sorted(spreads)
     return (
-        f"interquartile spread of the rounds' server CPU per request: "
-        f"{spreads[len(spreads) // 2]:.0%} of the median typically, {spreads[-1]:.0%} at worst"
+        f"interquartile spread of {of}: {spreads[len(spreads) // 2]:.0%} of the median "
+        f"typically, {spreads[-1]:.0%} at worst"
     )
 
 
